@@ -100,9 +100,13 @@ public final class Decision {
     return source;
   }
 
-  /** The binding limit's permits per window. */
+  /**
+   * The binding limit's capacity: the most permits it holds at once ({@link Limit#burst()}), which
+   * {@link #remaining()} counts down from. Equal to the permits per window unless a bucket has a
+   * burst set.
+   */
   public long limit() {
-    return source.limit();
+    return source.burst();
   }
 
   /** Whole permits left in the binding limit, never negative. */

@@ -19,7 +19,7 @@ import java.util.concurrent.locks.ReentrantLock;
  * <ul>
  *   <li><b>Idle keys expire.</b> Once a key's every limit is back to its full allowance (and its
  *       idempotency records have lapsed) its state is the same as no state, so it can be dropped
- *       without changing any decision. A sweep over a few keys runs on about one call in 256,
+ *       without changing any decision (after {@link Builder#minimumIdle}, default one second). A sweep over a few keys runs on about one call in 256,
  *       driven by the store's clock, so no background thread is needed.</li>
  *   <li><b>A maximum key count.</b> When a new key would exceed {@link Builder#maximumKeys}, expired
  *       keys are swept first; if none are, the key closest to expiry among a small sample is
@@ -29,7 +29,7 @@ import java.util.concurrent.locks.ReentrantLock;
  */
 public final class InMemoryLimitStore implements LimitStore {
 
-  /** The default maximum number of keys: 10 million (roughly 1.5 GB of heap at worst). */
+  /** The default maximum number of keys: 10 million (about 2 GB of heap at worst: ~150 bytes of state plus the key string). */
   public static final long DEFAULT_MAXIMUM_KEYS = 10_000_000L;
 
   private static final int SWEEP_SAMPLE_MASK = 255;
@@ -38,6 +38,7 @@ public final class InMemoryLimitStore implements LimitStore {
 
   private final Clock clock;
   private final long maximumKeys;
+  private final long minimumIdleMicros;
   private final ConcurrentHashMap<String, ConcurrentHashMap<String, Entry>> spaces = new ConcurrentHashMap<>();
   private final LongAdder keys = new LongAdder();
   private final LongAdder evictions = new LongAdder();
@@ -49,6 +50,7 @@ public final class InMemoryLimitStore implements LimitStore {
   private InMemoryLimitStore(Builder builder) {
     this.clock = builder.clock;
     this.maximumKeys = builder.maximumKeys;
+    this.minimumIdleMicros = builder.minimumIdleMicros;
   }
 
   /** A store on the system clock with the default maximum key count. */
@@ -81,7 +83,7 @@ public final class InMemoryLimitStore implements LimitStore {
         } else {
           keys.increment();
           if (keys.sum() > maximumKeys) {
-            makeRoom(now);
+            makeRoom(now, entry);
           }
         }
       }
@@ -89,7 +91,7 @@ public final class InMemoryLimitStore implements LimitStore {
         if (entry.dead) {
           continue;
         }
-        return entry.acquire(policy, cost, idempotencyKey, now);
+        return entry.acquire(policy, cost, idempotencyKey, now, minimumIdleMicros);
       }
     }
   }
@@ -182,7 +184,8 @@ public final class InMemoryLimitStore implements LimitStore {
     }
   }
 
-  private void makeRoom(long now) {
+  /** Brings the key count back to the maximum, never evicting {@code newcomer}. */
+  private void makeRoom(long now, Entry newcomer) {
     sweepLock.lock();
     try {
       int budget = 1024;
@@ -200,6 +203,9 @@ public final class InMemoryLimitStore implements LimitStore {
           Map.Entry<String, Entry> next = nextCursorEntry();
           if (next == null) {
             break;
+          }
+          if (next.getValue() == newcomer) {
+            continue;
           }
           if (victim == null || next.getValue().expiresAt < victim.getValue().expiresAt) {
             victim = next;
@@ -251,9 +257,11 @@ public final class InMemoryLimitStore implements LimitStore {
     Entry(Limit[] limits) {
       this.limits = limits;
       this.states = new long[limits.length][];
+      // Not yet decided on: not expirable, and the last choice for eviction.
+      this.expiresAt = Long.MAX_VALUE;
     }
 
-    Decision acquire(Policy policy, long cost, String idempotencyKey, long now) {
+    Decision acquire(Policy policy, long cost, String idempotencyKey, long now, long minimumIdle) {
       if (idempotencyKey != null && replays != null) {
         Replay replay = replays.get(idempotencyKey);
         if (replay != null && replay.expiresAt > now) {
@@ -317,7 +325,9 @@ public final class InMemoryLimitStore implements LimitStore {
           expiry = Math.max(expiry, r.expiresAt);
         }
       }
-      expiresAt = expiry;
+      // A key that lapses at once (a loose limit) would otherwise be dropped and re-created on
+      // every visit; keeping it a little longer costs memory only for keys in recent use.
+      expiresAt = Math.max(expiry, now + minimumIdle);
       return decision;
     }
 
@@ -343,6 +353,7 @@ public final class InMemoryLimitStore implements LimitStore {
   public static final class Builder {
     private Clock clock = Clock.system();
     private long maximumKeys = DEFAULT_MAXIMUM_KEYS;
+    private long minimumIdleMicros = 1_000_000L;
 
     private Builder() {}
 
@@ -358,6 +369,20 @@ public final class InMemoryLimitStore implements LimitStore {
         throw new IllegalArgumentException("maximumKeys: " + maximumKeys + " (expected: > 0)");
       }
       this.maximumKeys = maximumKeys;
+      return this;
+    }
+
+    /**
+     * How long a key is kept after its last check even if its state has already lapsed; default
+     * one second. Avoids re-creating the state of a busy key under a loose limit on every visit;
+     * never changes a decision.
+     */
+    public Builder minimumIdle(java.time.Duration minimumIdle) {
+      long micros = Times.toMicros(minimumIdle, "minimumIdle");
+      if (micros < 0) {
+        throw new IllegalArgumentException("minimumIdle: " + minimumIdle + " (expected: >= 0)");
+      }
+      this.minimumIdleMicros = micros;
       return this;
     }
 
