@@ -19,8 +19,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * <ul>
  *   <li><b>Idle keys expire.</b> Once a key's every limit is back to its full allowance (and its
  *       idempotency records have lapsed) its state is the same as no state, so it can be dropped
- *       without changing any decision (after {@link Builder#minimumIdle}, default one second). A sweep over a few keys runs on about one call in 256,
- *       driven by the store's clock, so no background thread is needed.</li>
+ *       without changing any decision (after {@link Builder#minimumIdle}, default one second). A
+ *       sweep over a few keys runs on about one call in 256, driven by the store's clock, so no
+ *       background thread is needed.</li>
  *   <li><b>A maximum key count.</b> When a new key would exceed {@link Builder#maximumKeys}, expired
  *       keys are swept first; if none are, the key closest to expiry among a small sample is
  *       evicted (as Redis's {@code volatile-ttl} does). Eviction forgets a key's usage, so size the

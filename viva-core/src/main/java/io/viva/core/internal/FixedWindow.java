@@ -22,6 +22,7 @@ final class FixedWindow extends LimitAlgorithm {
   private final long window;
 
   FixedWindow(long limit, long windowMicros) {
+    super(Algorithm.FIXED_WINDOW, limit);
     if (limit > MAX_EXACT) {
       throw new IllegalArgumentException("fixed_window: limit " + limit + " (expected: at most 2^53)");
     }
@@ -56,19 +57,6 @@ final class FixedWindow extends LimitAlgorithm {
 
   @Override
   public long[] commit(long[] state, long cost, long now, Outcome out) {
-    long[] s = state == null ? new long[2] : state;
-    s[0] = out.s0;
-    s[1] = out.s1;
-    return s;
-  }
-
-  @Override
-  public long capacity() {
-    return limit;
-  }
-
-  @Override
-  public Algorithm algorithm() {
-    return Algorithm.FIXED_WINDOW;
+    return commitFixed(state, 2, out);
   }
 }

@@ -25,12 +25,11 @@ import io.viva.core.Algorithm;
  */
 final class Gcra extends LimitAlgorithm {
   private final RateScale scale;
-  private final long burst;
   private final long maxLag;
 
   Gcra(long limit, long windowMicros, long burst) {
+    super(Algorithm.GCRA, burst);
     this.scale = new RateScale(limit, windowMicros, burst, "gcra");
-    this.burst = burst;
     this.maxLag = scale.capacity / scale.rate + 2;
   }
 
@@ -71,19 +70,6 @@ final class Gcra extends LimitAlgorithm {
 
   @Override
   public long[] commit(long[] state, long cost, long now, Outcome out) {
-    long[] s = state == null ? new long[2] : state;
-    s[0] = out.s0;
-    s[1] = out.s1;
-    return s;
-  }
-
-  @Override
-  public long capacity() {
-    return burst;
-  }
-
-  @Override
-  public Algorithm algorithm() {
-    return Algorithm.GCRA;
+    return commitFixed(state, 2, out);
   }
 }

@@ -21,11 +21,10 @@ import io.viva.core.Algorithm;
  */
 final class LeakyBucket extends LimitAlgorithm {
   private final RateScale scale;
-  private final long burst;
 
   LeakyBucket(long limit, long windowMicros, long burst) {
+    super(Algorithm.LEAKY_BUCKET, burst);
     this.scale = new RateScale(limit, windowMicros, burst, "leaky_bucket");
-    this.burst = burst;
   }
 
   @Override
@@ -69,19 +68,6 @@ final class LeakyBucket extends LimitAlgorithm {
 
   @Override
   public long[] commit(long[] state, long cost, long now, Outcome out) {
-    long[] s = state == null ? new long[2] : state;
-    s[0] = out.s0;
-    s[1] = out.s1;
-    return s;
-  }
-
-  @Override
-  public long capacity() {
-    return burst;
-  }
-
-  @Override
-  public Algorithm algorithm() {
-    return Algorithm.LEAKY_BUCKET;
+    return commitFixed(state, 2, out);
   }
 }

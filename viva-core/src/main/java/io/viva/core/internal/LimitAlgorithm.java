@@ -22,6 +22,14 @@ public abstract sealed class LimitAlgorithm
   /** The largest integer every intermediate value must stay within: 2^53, exact in a double. */
   public static final long MAX_EXACT = 1L << 53;
 
+  private final Algorithm algorithm;
+  private final long capacity;
+
+  LimitAlgorithm(Algorithm algorithm, long capacity) {
+    this.algorithm = algorithm;
+    this.capacity = capacity;
+  }
+
   /** Evaluates a request of {@code cost} at {@code now} against {@code state}, writing {@code out}. */
   public abstract void evaluate(long[] state, long cost, long now, Outcome out);
 
@@ -32,10 +40,25 @@ public abstract sealed class LimitAlgorithm
   public abstract long[] commit(long[] state, long cost, long now, Outcome out);
 
   /** The most a single request may cost: the burst for buckets, the limit for windows. */
-  public abstract long capacity();
+  public final long capacity() {
+    return capacity;
+  }
 
   /** Which algorithm this is. */
-  public abstract Algorithm algorithm();
+  public final Algorithm algorithm() {
+    return algorithm;
+  }
+
+  /** Commits a state of {@code size} longs (at most 3) pending in {@code out.s0..s2}. */
+  static long[] commitFixed(long[] state, int size, Outcome out) {
+    long[] s = state == null ? new long[size] : state;
+    s[0] = out.s0;
+    s[1] = out.s1;
+    if (size > 2) {
+      s[2] = out.s2;
+    }
+    return s;
+  }
 
   /** Creates the implementation for the given parameters, checking them. */
   public static LimitAlgorithm create(Algorithm algorithm, long limit, long windowMicros, long burst) {

@@ -29,6 +29,7 @@ final class SlidingLog extends LimitAlgorithm {
   private final long window;
 
   SlidingLog(long limit, long windowMicros) {
+    super(Algorithm.SLIDING_LOG, limit);
     if (limit > MAX_LIMIT) {
       throw new IllegalArgumentException("sliding_log: limit " + limit + " (expected: at most "
           + MAX_LIMIT + ", as the log keeps one entry per request; use sliding_window for larger limits)");
@@ -139,15 +140,5 @@ final class SlidingLog extends LimitAlgorithm {
     bigger[1] = size;
     bigger[2] = s[2];
     return bigger;
-  }
-
-  @Override
-  public long capacity() {
-    return limit;
-  }
-
-  @Override
-  public Algorithm algorithm() {
-    return Algorithm.SLIDING_LOG;
   }
 }

@@ -39,6 +39,7 @@ final class SlidingWindow extends LimitAlgorithm {
   private final long scaledLimit;
 
   SlidingWindow(long limit, long windowMicros) {
+    super(Algorithm.SLIDING_WINDOW, limit);
     this.limit = limit;
     this.window = windowMicros;
     long chosen = 0;
@@ -123,20 +124,6 @@ final class SlidingWindow extends LimitAlgorithm {
 
   @Override
   public long[] commit(long[] state, long cost, long now, Outcome out) {
-    long[] s = state == null ? new long[3] : state;
-    s[0] = out.s0;
-    s[1] = out.s1;
-    s[2] = out.s2;
-    return s;
-  }
-
-  @Override
-  public long capacity() {
-    return limit;
-  }
-
-  @Override
-  public Algorithm algorithm() {
-    return Algorithm.SLIDING_WINDOW;
+    return commitFixed(state, 3, out);
   }
 }

@@ -23,11 +23,10 @@ import io.viva.core.Algorithm;
  */
 final class TokenBucket extends LimitAlgorithm {
   private final RateScale scale;
-  private final long burst;
 
   TokenBucket(long limit, long windowMicros, long burst) {
+    super(Algorithm.TOKEN_BUCKET, burst);
     this.scale = new RateScale(limit, windowMicros, burst, "token_bucket");
-    this.burst = burst;
   }
 
   @Override
@@ -72,19 +71,6 @@ final class TokenBucket extends LimitAlgorithm {
 
   @Override
   public long[] commit(long[] state, long cost, long now, Outcome out) {
-    long[] s = state == null ? new long[2] : state;
-    s[0] = out.s0;
-    s[1] = out.s1;
-    return s;
-  }
-
-  @Override
-  public long capacity() {
-    return burst;
-  }
-
-  @Override
-  public Algorithm algorithm() {
-    return Algorithm.TOKEN_BUCKET;
+    return commitFixed(state, 2, out);
   }
 }
