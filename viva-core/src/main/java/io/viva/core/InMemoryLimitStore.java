@@ -7,7 +7,6 @@ import java.util.Iterator;
 import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.concurrent.locks.ReentrantLock;
 
@@ -19,9 +18,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * <ul>
  *   <li><b>Idle keys expire.</b> Once a key's every limit is back to its full allowance (and its
  *       idempotency records have lapsed) its state is the same as no state, so it can be dropped
- *       without changing any decision (after {@link Builder#minimumIdle}, default one second). A
- *       sweep over a few keys runs on about one call in 256, driven by the store's clock, so no
- *       background thread is needed.</li>
+ *       without changing any decision (after {@link Builder#minimumIdle}, default one second). Each
+ *       new key sweeps a few others, and each key's every 256th check sweeps 32, driven by the
+ *       store's clock, so no background thread is needed.</li>
  *   <li><b>A maximum key count.</b> When a new key would exceed {@link Builder#maximumKeys}, expired
  *       keys are swept first; if none are, the key closest to expiry among a small sample is
  *       evicted (as Redis's {@code volatile-ttl} does). Eviction forgets a key's usage, so size the
@@ -35,6 +34,7 @@ public final class InMemoryLimitStore implements LimitStore {
 
   private static final int SWEEP_SAMPLE_MASK = 255;
   private static final int SWEEP_BUDGET = 32;
+  private static final int SWEEP_ON_INSERT = 4;
   private static final int EVICTION_SAMPLE = 8;
 
   private final Clock clock;
@@ -47,6 +47,7 @@ public final class InMemoryLimitStore implements LimitStore {
   private Iterator<ConcurrentHashMap<String, Entry>> spaceCursor;
   private ConcurrentHashMap<String, Entry> cursorSpace;
   private Iterator<Map.Entry<String, Entry>> entryCursor;
+  private Space lastSpace;
 
   private InMemoryLimitStore(Builder builder) {
     this.clock = builder.clock;
@@ -67,13 +68,7 @@ public final class InMemoryLimitStore implements LimitStore {
   @Override
   public Decision acquire(Policy policy, String key, long cost, String idempotencyKey) {
     long now = clock.micros();
-    ConcurrentHashMap<String, Entry> space = spaces.get(policy.name());
-    if (space == null) {
-      space = spaces.computeIfAbsent(policy.name(), n -> new ConcurrentHashMap<>());
-    }
-    if ((ThreadLocalRandom.current().nextInt() & SWEEP_SAMPLE_MASK) == 0) {
-      sweep(now, SWEEP_BUDGET);
-    }
+    ConcurrentHashMap<String, Entry> space = space(policy.name());
     for (;;) {
       Entry entry = space.get(key);
       if (entry == null) {
@@ -83,19 +78,48 @@ public final class InMemoryLimitStore implements LimitStore {
           entry = raced;
         } else {
           keys.increment();
+          // Memory grows only here, so this is where lapsed keys are collected: a few per insert
+          // keeps the map within a small factor of the live keys without a background thread.
           if (keys.sum() > maximumKeys) {
             makeRoom(now, entry);
+          } else {
+            sweep(now, SWEEP_ON_INSERT);
           }
         }
       }
+      Decision decision;
+      boolean sweep;
       synchronized (entry) {
         if (entry.dead) {
           continue;
         }
-        return entry.acquire(policy, cost, idempotencyKey, now, minimumIdleMicros);
+        decision = entry.acquire(policy, cost, idempotencyKey, now, minimumIdleMicros);
+        sweep = (++entry.visits & SWEEP_SAMPLE_MASK) == 0;
       }
+      if (sweep) {
+        // A busy key also pays for a little collection now and then, outside its own monitor.
+        sweep(now, SWEEP_BUDGET);
+      }
+      return decision;
     }
   }
+
+  private ConcurrentHashMap<String, Entry> space(String name) {
+    // Most stores serve one hot policy at a time: remember the last one by identity and skip the
+    // lookup. A racy read of an immutable holder is safe.
+    Space last = lastSpace;
+    if (last != null && last.name == name) {
+      return last.map;
+    }
+    ConcurrentHashMap<String, Entry> map = spaces.get(name);
+    if (map == null) {
+      map = spaces.computeIfAbsent(name, n -> new ConcurrentHashMap<>());
+    }
+    lastSpace = new Space(name, map);
+    return map;
+  }
+
+  private record Space(String name, ConcurrentHashMap<String, Entry> map) {}
 
   @Override
   public void reset(Policy policy, String key) {
@@ -253,6 +277,7 @@ public final class InMemoryLimitStore implements LimitStore {
     long[][] states;
     long expiresAt;
     boolean dead;
+    int visits;
     Map<String, Replay> replays;
 
     Entry(Limit[] limits) {
