@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Load-tests Viva's server on this machine and prints the markdown rows for docs/benchmarks.md:
+#
+#   1. closed loop (max throughput): GET /v1/ping (the trivial endpoint, same router and
+#      middleware), POST /v1/check (10,000 identifiers), POST /v1/check/batch (100 checks each);
+#   2. open loop at half of /v1/check's max rate, for latency percentiles without coordinated
+#      omission;
+#   3. idle RSS of the server process after start-up.
+#
+# Usage:  viva-bench/run-load.sh            (JVM flags: the ./viva launcher's defaults)
+#         SERVER_JAVA_OPTS="-XX:+UseParallelGC" viva-bench/run-load.sh   (other flags)
+# Env: DURATION (default 10s), WARMUP (5s), CONNECTIONS (32), DEPTH (4), PORT (18080).
+# Client and server share the machine's cores, as they would on one 2-core box; the trivial
+# endpoint is measured in the same session so the ratio is meaningful.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+source scripts/java-home.sh
+java="$JAVA_HOME/bin/java"
+
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-5s}
+CONNECTIONS=${CONNECTIONS:-32}
+DEPTH=${DEPTH:-4}
+PORT=${PORT:-18080}
+
+./mvnw -q -pl viva-server,viva-bench -am package -DskipTests
+jar=viva-server/target/viva-server.jar
+bench=viva-bench/target/benchmarks.jar
+
+# The launcher's default flags unless told otherwise.
+if [[ -z ${SERVER_JAVA_OPTS+x} ]]; then
+  SERVER_JAVA_OPTS=$(sed -n 's/^DEFAULT_JAVA_OPTS="\(.*\)/\1/p; /^-XX:Reserved/p' viva | tr -d '"\\' | tr '\n' ' ')
+fi
+config=$(mktemp --suffix=.yaml)
+cat > "$config" <<'YAML'
+policies:
+  - namespace: bench
+    algorithm: token_bucket
+    limit: 1000000000
+    window: 1s
+YAML
+
+# shellcheck disable=SC2086
+SERVER_PORT=$PORT ACCESS_LOG=false LOG_LEVEL=warn "$java" $SERVER_JAVA_OPTS -jar "$jar" serve --config "$config" \
+    > /tmp/viva-load-server.log 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -f "$config"' EXIT
+for _ in $(seq 100); do
+  curl -sf "http://127.0.0.1:$PORT/health/ready" >/dev/null && break
+  sleep 0.1
+done
+sleep 2
+rss_kb=$(ps -o rss= -p "$server" | tr -d ' ')
+
+load() {
+  "$java" --sun-misc-unsafe-memory-access=allow -cp "$bench" io.viva.bench.load.LoadGenerator \
+      --duration "$DURATION" --warmup "$WARMUP" --connections "$CONNECTIONS" --depth "$DEPTH" "$@" 2>/dev/null
+}
+batch_body='{"checks":['
+for i in $(seq 0 99); do
+  batch_body+="{\"identifier\":\"u%d-$i\",\"namespace\":\"bench\"}"
+  (( i < 99 )) && batch_body+=','
+done
+batch_body+=']}'
+
+echo "server JVM flags: $SERVER_JAVA_OPTS"
+echo "idle RSS after start: $((rss_kb / 1024)) MB ($rss_kb kB)"
+echo
+"$java" -cp "$bench" io.viva.bench.load.LoadGenerator --header x
+load --url "http://127.0.0.1:$PORT/v1/ping" --label "GET /v1/ping (trivial)"
+check_row=$(load --url "http://127.0.0.1:$PORT/v1/check" --body '{"identifier":"user-%d","namespace":"bench"}' \
+    --keys 10000 --label "POST /v1/check")
+echo "$check_row"
+load --url "http://127.0.0.1:$PORT/v1/check/batch" --body "$batch_body" --keys 100 --label "POST /v1/check/batch (100 checks)"
+max=$(echo "$check_row" | awk -F'|' '{gsub(/[ ,]/, "", $4); print int($4)}')
+half=$(( max / 2 ))
+load --url "http://127.0.0.1:$PORT/v1/check" --body '{"identifier":"user-%d","namespace":"bench"}' \
+    --keys 10000 --rate "$half" --connections 64 --depth 1 --label "POST /v1/check at half max"
+echo
+echo "RSS after the runs: $(( $(ps -o rss= -p "$server" | tr -d ' ') / 1024 )) MB"

@@ -1,0 +1,128 @@
+package io.viva.server;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.vertx.core.http.HttpHeaders;
+import io.vertx.ext.web.RoutingContext;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.Arrays;
+import java.util.List;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * {@code GET /admin/policies} and {@code PUT /admin/policies}: read and replace the policies at
+ * run time, behind {@code Authorization: Bearer <ADMIN_TOKEN>}. Without a token configured every
+ * admin route answers 403; a missing or wrong token is 401. Tokens are compared in constant time
+ * (as SHA-256 digests, so not even the length leaks).
+ */
+final class AdminApi {
+
+  private static final Logger LOG = LoggerFactory.getLogger(AdminApi.class);
+  private static final String YAML_OR_JSON = "application/json or application/yaml";
+
+  private final PolicyRegistry registry;
+  private final Metrics metrics;
+  private final byte[] tokenDigest;
+
+  AdminApi(PolicyRegistry registry, Metrics metrics, String adminToken) {
+    this.registry = registry;
+    this.metrics = metrics;
+    this.tokenDigest = adminToken == null ? null : sha256(adminToken);
+  }
+
+  /** Lets the request through only with the right bearer token. */
+  void authorize(RoutingContext ctx) {
+    if (tokenDigest == null) {
+      throw new ApiError(403, "admin_disabled", "the admin API is disabled (expected: set ADMIN_TOKEN, or"
+          + " server.admin_token in the config file, and send Authorization: Bearer <token>)");
+    }
+    String header = ctx.request().getHeader(HttpHeaders.AUTHORIZATION);
+    byte[] given = null;
+    if (header != null && header.length() > 7 && header.regionMatches(true, 0, "Bearer ", 0, 7)) {
+      given = sha256(header.substring(7).trim());
+    }
+    // Always compare, so a missing header takes as long as a wrong one.
+    boolean ok = MessageDigest.isEqual(given != null ? given : new byte[tokenDigest.length], tokenDigest)
+        && given != null;
+    if (!ok) {
+      throw new ApiError(401, "unauthorized", header == null
+          ? "Authorization: missing (expected: Bearer <admin token>)"
+          : "Authorization: wrong or malformed token (expected: Bearer <admin token>)",
+          "WWW-Authenticate", "Bearer realm=\"viva-admin\"", false);
+    }
+    ctx.next();
+  }
+
+  void getPolicies(RoutingContext ctx) {
+    Http.json(ctx, 200, render(registry.snapshot()));
+  }
+
+  /** Checks the content type before the body is read. */
+  void requirePolicyType(RoutingContext ctx) {
+    String type = ctx.request().getHeader(HttpHeaders.CONTENT_TYPE);
+    if (type != null && format(type) == null) {
+      throw Http.unsupportedType(type, YAML_OR_JSON);
+    }
+    ctx.next();
+  }
+
+  void putPolicies(RoutingContext ctx) {
+    Exchange ex = Exchange.of(ctx);
+    String type = ctx.request().getHeader(HttpHeaders.CONTENT_TYPE);
+    byte[] body = Arrays.copyOf(ex.body == null ? new byte[0] : ex.body, ex.bodyLength);
+    List<PolicyFile.PolicySpec> specs;
+    try {
+      JsonNode root = "json".equals(type == null ? "yaml" : format(type))
+          ? ConfigTree.readJson(body) : ConfigTree.readYaml(body);
+      specs = PolicyFile.parseDocument(root);
+    } catch (ConfigException e) {
+      metrics.configReload(false, "admin");
+      LOG.warn("policy update via PUT /admin/policies rejected: {}; still serving version {}",
+          e.getMessage(), registry.snapshot().version());
+      throw new ApiError(400, "invalid_policies", e.getMessage());
+    }
+    PolicyRegistry.Snapshot next = registry.replace(specs, "admin");
+    metrics.configReload(true, "admin");
+    LOG.info("policies replaced via PUT /admin/policies: {} namespaces (version {})",
+        next.namespaces().size(), next.version());
+    Http.json(ctx, 200, render(next));
+  }
+
+  /** {@code json}, {@code yaml}, or null for a type the admin API does not read. */
+  private static String format(String contentType) {
+    String t = Http.mediaType(contentType);
+    if (t.equals("application/json") || (t.startsWith("application/") && t.endsWith("+json"))) {
+      return "json";
+    }
+    if (t.isEmpty() || t.equals("application/yaml") || t.equals("application/x-yaml") || t.equals("text/yaml")
+        || t.equals("text/x-yaml") || t.equals("text/plain") || t.equals("application/x-www-form-urlencoded")) {
+      return "yaml";
+    }
+    return null;
+  }
+
+  static String render(PolicyRegistry.Snapshot snapshot) {
+    ObjectNode root = ConfigTree.JSON.createObjectNode();
+    root.put("version", snapshot.version());
+    root.put("source", snapshot.source());
+    root.put("loaded_at", snapshot.loadedAt().toString());
+    root.setAll(PolicyFile.render(snapshot.specs()));
+    try {
+      return ConfigTree.JSON.writeValueAsString(root);
+    } catch (JsonProcessingException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  private static byte[] sha256(String s) {
+    try {
+      return MessageDigest.getInstance("SHA-256").digest(s.getBytes(StandardCharsets.UTF_8));
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+}

@@ -1,0 +1,164 @@
+package io.viva.server;
+
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.JsonLocation;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import com.fasterxml.jackson.databind.node.MissingNode;
+import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
+import java.io.IOException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * Reads YAML or JSON documents into trees and checks their shape, so that every error names the
+ * path of the bad value ({@code policies[2].limits[0].window}) and what was expected. Shared by the
+ * server configuration and the policy files.
+ */
+final class ConfigTree {
+
+  /** A tree mapper for JSON documents; duplicate keys are errors. */
+  static final ObjectMapper JSON = JsonMapper.builder().enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION).build();
+
+  private static volatile ObjectMapper yaml;
+
+  private ConfigTree() {}
+
+  /** Parses a YAML document (JSON is accepted too); an empty document is an empty object. */
+  static JsonNode readYaml(byte[] bytes) throws ConfigException {
+    return read(yamlMapper(), bytes, "YAML");
+  }
+
+  /** Parses a JSON document. */
+  static JsonNode readJson(byte[] bytes) throws ConfigException {
+    return read(JSON, bytes, "JSON");
+  }
+
+  private static ObjectMapper yamlMapper() {
+    ObjectMapper m = yaml;
+    if (m == null) {
+      // Built on first use: most runs never read YAML at all (the default policies are JSON).
+      m = YAMLMapper.builder().enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION).build();
+      yaml = m;
+    }
+    return m;
+  }
+
+  private static JsonNode read(ObjectMapper mapper, byte[] bytes, String format) throws ConfigException {
+    try {
+      JsonNode node = mapper.readTree(bytes);
+      return node == null || node.isMissingNode() || node.isNull() ? mapper.createObjectNode() : node;
+    } catch (JsonProcessingException e) {
+      JsonLocation at = e.getLocation();
+      String where = at == null ? "" : " at line " + at.getLineNr() + ", column " + at.getColumnNr();
+      throw new ConfigException("invalid " + format + where + ": " + e.getOriginalMessage());
+    } catch (IOException e) {
+      throw new ConfigException("unreadable " + format + ": " + e.getMessage());
+    }
+  }
+
+  /** Requires {@code node} to be an object with no keys outside {@code allowed}. */
+  static void requireObject(JsonNode node, String path, Set<String> allowed) throws ConfigException {
+    if (!node.isObject()) {
+      throw new ConfigException(label(path) + ": " + describe(node) + " (expected: a mapping with keys "
+          + String.join(", ", sorted(allowed)) + ")");
+    }
+    for (Iterator<String> it = node.fieldNames(); it.hasNext(); ) {
+      String key = it.next();
+      if (!allowed.contains(key)) {
+        throw new ConfigException(child(path, key) + ": unknown key (expected one of: "
+            + String.join(", ", sorted(allowed)) + ")");
+      }
+    }
+  }
+
+  /** The elements of a list, or an error naming the path. */
+  static List<JsonNode> list(JsonNode node, String path) throws ConfigException {
+    if (!node.isArray()) {
+      throw new ConfigException(path + ": " + describe(node) + " (expected: a list)");
+    }
+    List<JsonNode> out = new ArrayList<>(node.size());
+    node.forEach(out::add);
+    return out;
+  }
+
+  static JsonNode get(JsonNode object, String key) {
+    JsonNode v = object.get(key);
+    return v == null || v.isNull() ? MissingNode.getInstance() : v;
+  }
+
+  static String string(JsonNode node, String path) throws ConfigException {
+    if (!node.isTextual()) {
+      throw new ConfigException(path + ": " + describe(node) + " (expected: a string)");
+    }
+    return node.textValue();
+  }
+
+  static long integer(JsonNode node, String path, long min, long max) throws ConfigException {
+    if (!node.isIntegralNumber() || !node.canConvertToLong()) {
+      throw new ConfigException(path + ": " + describe(node) + " (expected: an integer from " + min + " to " + max + ")");
+    }
+    long v = node.longValue();
+    if (v < min || v > max) {
+      throw new ConfigException(path + ": " + v + " (expected: an integer from " + min + " to " + max + ")");
+    }
+    return v;
+  }
+
+  static boolean bool(JsonNode node, String path) throws ConfigException {
+    if (!node.isBoolean()) {
+      throw new ConfigException(path + ": " + describe(node) + " (expected: true or false)");
+    }
+    return node.booleanValue();
+  }
+
+  /** A duration: a string such as {@code 1h30m}, or (when {@code bareUnit} is not null) a bare number in that unit. */
+  static Duration duration(JsonNode node, String path, String bareUnit) throws ConfigException {
+    if (bareUnit != null && node.isIntegralNumber() && node.canConvertToLong() && node.longValue() >= 0) {
+      return bareUnit.equals("s") ? Duration.ofSeconds(node.longValue()) : Duration.ofMillis(node.longValue());
+    }
+    if (!node.isTextual()) {
+      throw new ConfigException(path + ": " + describe(node)
+          + " (expected: a duration like 500ms, 1s, 5m, 1h30m or 1d" + (bareUnit == null ? "" : ", or a number of seconds") + ")");
+    }
+    try {
+      return DurationParser.parse(node.textValue(), path);
+    } catch (IllegalArgumentException e) {
+      throw new ConfigException(e.getMessage());
+    }
+  }
+
+  static String child(String path, String key) {
+    return path.isEmpty() ? key : path + "." + key;
+  }
+
+  private static String label(String path) {
+    return path.isEmpty() ? "document" : path;
+  }
+
+  /** Describes a node for an error message: its value if short, else its type. */
+  static String describe(JsonNode node) {
+    if (node.isMissingNode() || node.isNull()) {
+      return "missing";
+    }
+    if (node.isTextual()) {
+      String t = node.textValue();
+      return "\"" + (t.length() > 64 ? t.substring(0, 64) + "..." : t) + "\"";
+    }
+    if (node.isValueNode()) {
+      return node.asText();
+    }
+    return node.isArray() ? "a list" : "a mapping";
+  }
+
+  private static List<String> sorted(Set<String> keys) {
+    List<String> list = new ArrayList<>(keys);
+    list.sort(null);
+    return list;
+  }
+}

@@ -1,0 +1,146 @@
+package io.viva.server;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.Properties;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicReference;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * The command line: {@code viva serve [--config FILE] [--port N]}, {@code viva version}, {@code
+ * viva --help}. {@code serve} runs until SIGTERM or SIGINT, then shuts down gracefully and exits 0.
+ * Exit codes: 0 done, 1 could not start (e.g. port in use), 2 bad usage or configuration.
+ */
+@Command(name = "viva", mixinStandardHelpOptions = true, versionProvider = Main.VersionProvider.class,
+    description = "Viva: the rate limiting service.%n",
+    subcommands = {Main.Serve.class, Main.VersionCommand.class, CommandLine.HelpCommand.class},
+    footer = {"%nRun 'viva serve --help' for the server's options; docs/configuration.md lists every setting."})
+public final class Main implements Callable<Integer> {
+
+  @CommandLine.Spec
+  CommandLine.Model.CommandSpec spec;
+
+  /** Runs the command line; {@code serve} returns only when the JVM shuts down. */
+  public static void main(String[] args) {
+    // Netty 4.2 probes Java Flight Recorder for its allocator events: 100+ classes we do not need.
+    if (System.getProperty("io.netty.jfr.enabled") == null) {
+      System.setProperty("io.netty.jfr.enabled", "false");
+    }
+    int code = commandLine().execute(args);
+    System.exit(code);
+  }
+
+  static CommandLine commandLine() {
+    return new CommandLine(new Main()).setCaseInsensitiveEnumValuesAllowed(true);
+  }
+
+  @Override
+  public Integer call() {
+    spec.commandLine().usage(spec.commandLine().getErr());
+    return 2;
+  }
+
+  /** {@code viva serve}. */
+  @Command(name = "serve", mixinStandardHelpOptions = true, versionProvider = Main.VersionProvider.class,
+      description = {"Runs the rate limiting service until SIGTERM or SIGINT.",
+          "Settings come from the flags, then the environment (SERVER_PORT, LISTEN_ADDR, METRICS_PORT, LOG_LEVEL,"
+              + " GRACEFUL_SHUTDOWN_TIMEOUT, MODE, ADMIN_TOKEN, ACCESS_LOG, MAX_BATCH_SIZE, EVENT_LOOPS, MAX_KEYS),"
+              + " then the config file, then the defaults.%n"})
+  static final class Serve implements Callable<Integer> {
+
+    @Option(names = {"-c", "--config"}, paramLabel = "FILE",
+        description = "YAML config file (server settings and policies); watched and hot-reloaded.")
+    Path config;
+
+    @Option(names = {"-p", "--port"}, paramLabel = "N", description = "API port (default 8080; 0 picks a free one).")
+    Integer port;
+
+    @Option(names = "--listen", paramLabel = "ADDR", description = "Listen address: 0.0.0.0, :8080, 127.0.0.1:8080.")
+    String listen;
+
+    @Option(names = "--log-level", paramLabel = "LEVEL", description = "trace, debug, info, warn, error or off.")
+    String logLevel;
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() throws InterruptedException {
+      PrintWriter err = spec.commandLine().getErr();
+      ServerConfig cfg;
+      try {
+        cfg = ServerConfig.load(config, System.getenv(), new ServerConfig.Flags(port, listen, logLevel));
+      } catch (ConfigException e) {
+        err.println("viva: configuration error: " + e.getMessage());
+        err.flush();
+        return 2;
+      }
+      Logging.configure(cfg.logLevel(), cfg.accessLog());
+      // Hook and signal handlers first, so that a SIGTERM arriving during startup still exits 0.
+      AtomicReference<VivaServer> running = new AtomicReference<>();
+      CountDownLatch done = new CountDownLatch(1);
+      Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+        try {
+          VivaServer s = running.get();
+          if (s != null) {
+            s.stop();
+          }
+        } finally {
+          Logging.shutdown();
+          done.countDown();
+        }
+      }, "viva-shutdown"));
+      Signals.install(() -> System.exit(0));
+      try {
+        running.set(VivaServer.start(cfg));
+      } catch (RuntimeException e) {
+        org.slf4j.LoggerFactory.getLogger(Main.class).error("viva could not start: {}", e.getMessage());
+        err.println("viva: " + e.getMessage());
+        err.flush();
+        return 1;
+      }
+      done.await();
+      return 0;
+    }
+  }
+
+  /** {@code viva version}. */
+  @Command(name = "version", description = "Prints the version.")
+  static final class VersionCommand implements Callable<Integer> {
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() {
+      spec.commandLine().getOut().println("viva " + version() + " (Java " + Runtime.version() + ")");
+      spec.commandLine().getOut().flush();
+      return 0;
+    }
+  }
+
+  /** Reads the version Maven wrote into {@code version.properties}. */
+  static final class VersionProvider implements CommandLine.IVersionProvider {
+    @Override
+    public String[] getVersion() {
+      return new String[] {"viva " + version()};
+    }
+  }
+
+  static String version() {
+    try (InputStream in = Main.class.getResourceAsStream("version.properties")) {
+      Properties p = new Properties();
+      if (in != null) {
+        p.load(in);
+      }
+      return p.getProperty("version", "unknown");
+    } catch (IOException e) {
+      return "unknown";
+    }
+  }
+}

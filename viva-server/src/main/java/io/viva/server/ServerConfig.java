@@ -1,0 +1,560 @@
+package io.viva.server;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * The service's configuration: where to listen, how to behave, and the policies to start with.
+ *
+ * <p>Each setting is taken from the first of these that sets it: a command-line flag, an
+ * environment variable, the {@code server} section of the YAML file, the default. The file may
+ * also hold a {@code policies} list; without one the built-in default policies apply. Unknown
+ * keys are errors naming their path. See {@code docs/configuration.md} for every key.
+ *
+ * <pre>{@code
+ * server:
+ *   port: 8080                     # SERVER_PORT
+ *   listen_addr: 0.0.0.0           # LISTEN_ADDR; also ":8080" or "127.0.0.1:8080"
+ *   metrics_port: 9090             # METRICS_PORT; /metrics moves there
+ *   graceful_shutdown_timeout: 15  # GRACEFUL_SHUTDOWN_TIMEOUT, seconds (or "15s")
+ *   mode: standalone               # MODE
+ *   admin_token: ...               # ADMIN_TOKEN; enables /admin/*
+ *   log_level: info                # LOG_LEVEL
+ *   access_log: true               # ACCESS_LOG
+ *   max_batch_size: 1000           # MAX_BATCH_SIZE
+ *   event_loops: 2                 # EVENT_LOOPS; default: the number of cores
+ *   max_keys: 10000000             # MAX_KEYS; keys kept in memory at most
+ * policies:
+ *   - {namespace: default, algorithm: token_bucket, limit: 100, window: 1m}
+ * }</pre>
+ *
+ * <p>Immutable.
+ */
+public final class ServerConfig {
+
+  static final List<String> LOG_LEVELS = List.of("trace", "debug", "info", "warn", "error", "off");
+
+  private static final Set<String> ROOT_KEYS = Set.of("server", "policies");
+  private static final Set<String> SERVER_KEYS = Set.of("port", "listen_addr", "metrics_port",
+      "graceful_shutdown_timeout", "mode", "admin_token", "log_level", "access_log", "max_batch_size",
+      "event_loops", "max_keys");
+
+  private final String host;
+  private final int port;
+  private final int metricsPort;
+  private final Duration gracefulShutdownTimeout;
+  private final String mode;
+  private final String adminToken;
+  private final String logLevel;
+  private final boolean accessLog;
+  private final int maxBatchSize;
+  private final int eventLoops;
+  private final long maxKeys;
+  private final Path configFile;
+  private final boolean policiesFromFile;
+  private final List<PolicyFile.PolicySpec> policies;
+  private String configDigest;
+
+  private ServerConfig(Layer l, Path configFile, List<PolicyFile.PolicySpec> policies, boolean policiesFromFile) {
+    this.host = l.host;
+    this.port = l.port;
+    this.metricsPort = l.metricsPort;
+    this.gracefulShutdownTimeout = l.gracefulShutdownTimeout;
+    this.mode = l.mode;
+    this.adminToken = l.adminToken;
+    this.logLevel = l.logLevel;
+    this.accessLog = l.accessLog;
+    this.maxBatchSize = l.maxBatchSize;
+    this.eventLoops = l.eventLoops;
+    this.maxKeys = l.maxKeys;
+    this.configFile = configFile;
+    this.policies = policies;
+    this.policiesFromFile = policiesFromFile;
+  }
+
+  /** The defaults with the built-in policies, ignoring the environment. */
+  public static ServerConfig defaults() {
+    return new ServerConfig(Layer.defaults(), null, PolicyFile.defaults(), false);
+  }
+
+  /**
+   * Loads the configuration from {@code file} (may be null) and {@code env} (usually {@link
+   * System#getenv()}).
+   *
+   * @throws ConfigException naming the file, key or variable at fault and what was expected
+   */
+  public static ServerConfig load(Path file, Map<String, String> env) throws ConfigException {
+    return load(file, env, Flags.NONE);
+  }
+
+  /** Command-line flags; each null when not given. */
+  record Flags(Integer port, String listen, String logLevel) {
+    static final Flags NONE = new Flags(null, null, null);
+  }
+
+  static ServerConfig load(Path file, Map<String, String> env, Flags flags) throws ConfigException {
+    Layer merged = Layer.defaults();
+    List<PolicyFile.PolicySpec> policies = null;
+    String digest = null;
+    if (file != null) {
+      FileContents contents = readFile(file);
+      merged.apply(contents.server);
+      policies = contents.policies;
+      digest = contents.digest;
+    }
+    merged.apply(Layer.fromEnv(env));
+    merged.apply(Layer.fromFlags(flags));
+    merged.check();
+    boolean fromFile = policies != null;
+    ServerConfig config = new ServerConfig(merged, file, fromFile ? policies : PolicyFile.defaults(), fromFile);
+    config.configDigest = digest;
+    return config;
+  }
+
+  /** The parts of a configuration file; {@code policies} is null when the file has none. */
+  record FileContents(Layer server, List<PolicyFile.PolicySpec> policies, String digest) {}
+
+  /** The SHA-256 of the file's bytes as loaded, hex; null without a file. */
+  String configDigest() {
+    return configDigest;
+  }
+
+  static String digest(byte[] bytes) {
+    try {
+      return java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(bytes));
+    } catch (java.security.NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  /** Reads and validates a configuration file; errors start with the file's name. */
+  static FileContents readFile(Path file) throws ConfigException {
+    byte[] bytes;
+    try {
+      bytes = Files.readAllBytes(file);
+    } catch (NoSuchFileException e) {
+      throw new ConfigException(file + ": no such file");
+    } catch (IOException e) {
+      throw new ConfigException(file + ": cannot read (" + e.getMessage() + ")");
+    }
+    return parseFile(bytes, file.toString());
+  }
+
+  static FileContents parseFile(byte[] bytes, String name) throws ConfigException {
+    try {
+      JsonNode root = ConfigTree.readYaml(bytes);
+      ConfigTree.requireObject(root, "", ROOT_KEYS);
+      Layer server = Layer.fromFile(ConfigTree.get(root, "server"));
+      JsonNode policiesNode = ConfigTree.get(root, "policies");
+      List<PolicyFile.PolicySpec> policies =
+          policiesNode.isMissingNode() ? null : PolicyFile.parse(policiesNode, "policies");
+      return new FileContents(server, policies, digest(bytes));
+    } catch (ConfigException e) {
+      throw e.prefixed(name);
+    }
+  }
+
+  /** The address to listen on, e.g. {@code 0.0.0.0}. */
+  public String host() {
+    return host;
+  }
+
+  /** The port to listen on; 0 picks a free one. */
+  public int port() {
+    return port;
+  }
+
+  /** The port of a separate {@code /metrics} listener, or -1 to serve metrics on {@link #port()}. */
+  public int metricsPort() {
+    return metricsPort;
+  }
+
+  /** How long in-flight requests may take to finish on shutdown. */
+  public Duration gracefulShutdownTimeout() {
+    return gracefulShutdownTimeout;
+  }
+
+  /** The mode; always {@code standalone} for now. */
+  public String mode() {
+    return mode;
+  }
+
+  /** The bearer token of the admin API, or null when the admin API is disabled. */
+  String adminToken() {
+    return adminToken;
+  }
+
+  /** Whether an admin token is set. */
+  public boolean adminEnabled() {
+    return adminToken != null;
+  }
+
+  /** The root log level, e.g. {@code info}. */
+  public String logLevel() {
+    return logLevel;
+  }
+
+  /** Whether each request is logged. */
+  public boolean accessLog() {
+    return accessLog;
+  }
+
+  /** The most checks one {@code POST /v1/check/batch} may carry. */
+  public int maxBatchSize() {
+    return maxBatchSize;
+  }
+
+  /** The number of event loops (and server instances). */
+  public int eventLoops() {
+    return eventLoops;
+  }
+
+  /** The most keys the in-memory store keeps. */
+  public long maxKeys() {
+    return maxKeys;
+  }
+
+  /** The configuration file, or null. */
+  public Path configFile() {
+    return configFile;
+  }
+
+  /** Whether the policies come from the file (else they are the built-in defaults). */
+  boolean policiesFromFile() {
+    return policiesFromFile;
+  }
+
+  List<PolicyFile.PolicySpec> policies() {
+    return policies;
+  }
+
+  /** A copy whose policies are {@code policies}, as if read from a file (for tests). */
+  ServerConfig withPoliciesForTest(List<PolicyFile.PolicySpec> policies) {
+    ServerConfig copy = new ServerConfig(toLayer(), configFile, policies, true);
+    copy.configDigest = configDigest;
+    return copy;
+  }
+
+  /** A copy with other settings, applied over these (for tests). */
+  ServerConfig with(java.util.function.Consumer<Layer> change) {
+    Layer l = toLayer();
+    change.accept(l);
+    ServerConfig copy = new ServerConfig(l, configFile, policies, policiesFromFile);
+    copy.configDigest = configDigest;
+    return copy;
+  }
+
+  private Layer toLayer() {
+    Layer l = new Layer();
+    l.host = host;
+    l.port = port;
+    l.metricsPort = metricsPort;
+    l.gracefulShutdownTimeout = gracefulShutdownTimeout;
+    l.mode = mode;
+    l.adminToken = adminToken;
+    l.logLevel = logLevel;
+    l.accessLog = accessLog;
+    l.maxBatchSize = maxBatchSize;
+    l.eventLoops = eventLoops;
+    l.maxKeys = maxKeys;
+    return l;
+  }
+
+  /** Differences in the settings that need a restart, for the reload warning; empty when none. */
+  List<String> restartOnlyDifferences(Layer fileServer) {
+    Layer now = toLayer();
+    java.util.ArrayList<String> diffs = new java.util.ArrayList<>();
+    if (fileServer.port != null && !fileServer.port.equals(now.port)) {
+      diffs.add("port");
+    }
+    if (fileServer.host != null && !fileServer.host.equals(now.host)) {
+      diffs.add("listen_addr");
+    }
+    if (fileServer.metricsPort != null && !fileServer.metricsPort.equals(now.metricsPort)) {
+      diffs.add("metrics_port");
+    }
+    if (fileServer.adminToken != null && !fileServer.adminToken.equals(now.adminToken)) {
+      diffs.add("admin_token");
+    }
+    if (fileServer.accessLog != null && !fileServer.accessLog.equals(now.accessLog)) {
+      diffs.add("access_log");
+    }
+    if (fileServer.logLevel != null && !fileServer.logLevel.equals(now.logLevel)) {
+      diffs.add("log_level");
+    }
+    if (fileServer.maxBatchSize != null && !fileServer.maxBatchSize.equals(now.maxBatchSize)) {
+      diffs.add("max_batch_size");
+    }
+    return diffs;
+  }
+
+  @Override
+  public String toString() {
+    return "ServerConfig[" + host + ":" + port + ", metricsPort=" + metricsPort + ", mode=" + mode
+        + ", admin=" + (adminToken != null ? "enabled" : "disabled") + ", logLevel=" + logLevel
+        + ", accessLog=" + accessLog + ", maxBatchSize=" + maxBatchSize + ", eventLoops=" + eventLoops
+        + ", file=" + configFile + ", policies=" + policies.size() + "]";
+  }
+
+  /** One source of settings; null fields are not set by it. */
+  static final class Layer {
+    String host;
+    Integer port;
+    Integer metricsPort;
+    Duration gracefulShutdownTimeout;
+    String mode;
+    String adminToken;
+    String logLevel;
+    Boolean accessLog;
+    Integer maxBatchSize;
+    Integer eventLoops;
+    Long maxKeys;
+    /** Where mode was set, for its error message. */
+    String modeSource = "mode";
+
+    static Layer defaults() {
+      Layer l = new Layer();
+      l.host = "0.0.0.0";
+      l.port = 8080;
+      l.metricsPort = -1;
+      l.gracefulShutdownTimeout = Duration.ofSeconds(15);
+      l.mode = "standalone";
+      l.logLevel = "info";
+      l.accessLog = true;
+      l.maxBatchSize = 1000;
+      l.eventLoops = Math.max(1, Runtime.getRuntime().availableProcessors());
+      l.maxKeys = 10_000_000L;
+      return l;
+    }
+
+    void apply(Layer o) {
+      host = o.host != null ? o.host : host;
+      port = o.port != null ? o.port : port;
+      metricsPort = o.metricsPort != null ? o.metricsPort : metricsPort;
+      gracefulShutdownTimeout = o.gracefulShutdownTimeout != null ? o.gracefulShutdownTimeout : gracefulShutdownTimeout;
+      if (o.mode != null) {
+        mode = o.mode;
+        modeSource = o.modeSource;
+      }
+      adminToken = o.adminToken != null ? o.adminToken : adminToken;
+      logLevel = o.logLevel != null ? o.logLevel : logLevel;
+      accessLog = o.accessLog != null ? o.accessLog : accessLog;
+      maxBatchSize = o.maxBatchSize != null ? o.maxBatchSize : maxBatchSize;
+      eventLoops = o.eventLoops != null ? o.eventLoops : eventLoops;
+      maxKeys = o.maxKeys != null ? o.maxKeys : maxKeys;
+    }
+
+    void check() throws ConfigException {
+      if (port.equals(metricsPort) && port != 0) {
+        throw new ConfigException("metrics port: " + metricsPort + " (expected: a port other than the API port "
+            + port + ", or unset to serve /metrics on the API port)");
+      }
+      String m = mode.toLowerCase(Locale.ROOT);
+      if (m.equals("full") || m.equals("gateway")) {
+        throw new ConfigException(modeSource + ": \"" + mode + "\" is not available yet (expected: standalone;"
+            + " the full and gateway modes are planned)");
+      }
+      if (!m.equals("standalone")) {
+        throw new ConfigException(modeSource + ": \"" + mode + "\" (expected: one of standalone, full, gateway)");
+      }
+      mode = m;
+    }
+
+    static Layer fromFile(JsonNode server) throws ConfigException {
+      Layer l = new Layer();
+      if (server.isMissingNode()) {
+        return l;
+      }
+      ConfigTree.requireObject(server, "server", SERVER_KEYS);
+      JsonNode v;
+      if (!(v = ConfigTree.get(server, "port")).isMissingNode()) {
+        l.port = (int) ConfigTree.integer(v, "server.port", 0, 65535);
+      }
+      if (!(v = ConfigTree.get(server, "listen_addr")).isMissingNode()) {
+        l.listen(ConfigTree.string(v, "server.listen_addr"), "server.listen_addr");
+      }
+      if (!(v = ConfigTree.get(server, "metrics_port")).isMissingNode()) {
+        l.metricsPort = (int) ConfigTree.integer(v, "server.metrics_port", 0, 65535);
+      }
+      if (!(v = ConfigTree.get(server, "graceful_shutdown_timeout")).isMissingNode()) {
+        l.gracefulShutdownTimeout = ConfigTree.duration(v, "server.graceful_shutdown_timeout", "s");
+      }
+      if (!(v = ConfigTree.get(server, "mode")).isMissingNode()) {
+        l.mode = ConfigTree.string(v, "server.mode");
+        l.modeSource = "server.mode";
+      }
+      if (!(v = ConfigTree.get(server, "admin_token")).isMissingNode()) {
+        l.adminToken = ConfigTree.string(v, "server.admin_token");
+        if (l.adminToken.isEmpty()) {
+          l.adminToken = null;
+        }
+      }
+      if (!(v = ConfigTree.get(server, "log_level")).isMissingNode()) {
+        l.logLevel = logLevel(ConfigTree.string(v, "server.log_level"), "server.log_level");
+      }
+      if (!(v = ConfigTree.get(server, "access_log")).isMissingNode()) {
+        l.accessLog = ConfigTree.bool(v, "server.access_log");
+      }
+      if (!(v = ConfigTree.get(server, "max_batch_size")).isMissingNode()) {
+        l.maxBatchSize = (int) ConfigTree.integer(v, "server.max_batch_size", 1, 100_000);
+      }
+      if (!(v = ConfigTree.get(server, "event_loops")).isMissingNode()) {
+        l.eventLoops = (int) ConfigTree.integer(v, "server.event_loops", 1, 256);
+      }
+      if (!(v = ConfigTree.get(server, "max_keys")).isMissingNode()) {
+        l.maxKeys = ConfigTree.integer(v, "server.max_keys", 1, Long.MAX_VALUE);
+      }
+      return l;
+    }
+
+    static Layer fromEnv(Map<String, String> env) throws ConfigException {
+      Layer l = new Layer();
+      String v;
+      if ((v = env(env, "SERVER_PORT")) != null) {
+        l.port = (int) number(v, "SERVER_PORT", 0, 65535);
+      }
+      if ((v = env(env, "LISTEN_ADDR")) != null) {
+        l.listen(v, "LISTEN_ADDR");
+      }
+      if ((v = env(env, "METRICS_PORT")) != null) {
+        l.metricsPort = (int) number(v, "METRICS_PORT", 0, 65535);
+      }
+      if ((v = env(env, "GRACEFUL_SHUTDOWN_TIMEOUT")) != null) {
+        if (v.chars().allMatch(Character::isDigit) && v.length() < 10) {
+          l.gracefulShutdownTimeout = Duration.ofSeconds(Long.parseLong(v));
+        } else {
+          try {
+            l.gracefulShutdownTimeout = DurationParser.parse(v, "GRACEFUL_SHUTDOWN_TIMEOUT");
+          } catch (IllegalArgumentException e) {
+            throw new ConfigException(e.getMessage() + "; or a number of seconds");
+          }
+        }
+      }
+      if ((v = env(env, "MODE")) != null) {
+        l.mode = v;
+        l.modeSource = "MODE";
+      }
+      if ((v = env(env, "ADMIN_TOKEN")) != null) {
+        l.adminToken = v;
+      }
+      if ((v = env(env, "LOG_LEVEL")) != null) {
+        l.logLevel = logLevel(v, "LOG_LEVEL");
+      }
+      if ((v = env(env, "ACCESS_LOG")) != null) {
+        String b = v.toLowerCase(Locale.ROOT);
+        if (!Set.of("true", "false", "1", "0").contains(b)) {
+          throw new ConfigException("ACCESS_LOG: \"" + v + "\" (expected: true or false)");
+        }
+        l.accessLog = b.equals("true") || b.equals("1");
+      }
+      if ((v = env(env, "MAX_BATCH_SIZE")) != null) {
+        l.maxBatchSize = (int) number(v, "MAX_BATCH_SIZE", 1, 100_000);
+      }
+      if ((v = env(env, "EVENT_LOOPS")) != null) {
+        l.eventLoops = (int) number(v, "EVENT_LOOPS", 1, 256);
+      }
+      if ((v = env(env, "MAX_KEYS")) != null) {
+        l.maxKeys = number(v, "MAX_KEYS", 1, Long.MAX_VALUE);
+      }
+      return l;
+    }
+
+    static Layer fromFlags(Flags flags) throws ConfigException {
+      Layer l = new Layer();
+      if (flags.port() != null) {
+        if (flags.port() < 0 || flags.port() > 65535) {
+          throw new ConfigException("--port: " + flags.port() + " (expected: 0 to 65535)");
+        }
+        l.port = flags.port();
+      }
+      if (flags.listen() != null) {
+        l.listen(flags.listen(), "--listen");
+      }
+      if (flags.logLevel() != null) {
+        l.logLevel = logLevel(flags.logLevel(), "--log-level");
+      }
+      return l;
+    }
+
+    /**
+     * Sets host and port from {@code host}, {@code :port}, {@code host:port} or {@code [v6]:port}.
+     * A port given here yields to an explicit port of the same source.
+     */
+    private void listen(String value, String source) throws ConfigException {
+      String v = value.trim();
+      String h;
+      String p = null;
+      if (v.startsWith("[")) {
+        int close = v.indexOf(']');
+        if (close < 0 || (close + 1 < v.length() && v.charAt(close + 1) != ':')) {
+          throw badListen(value, source);
+        }
+        h = v.substring(1, close);
+        if (close + 1 < v.length()) {
+          p = v.substring(close + 2);
+        }
+      } else if (v.indexOf(':') >= 0 && v.indexOf(':') == v.lastIndexOf(':')) {
+        h = v.substring(0, v.indexOf(':'));
+        p = v.substring(v.indexOf(':') + 1);
+      } else {
+        h = v;
+      }
+      if (h.isEmpty()) {
+        h = "0.0.0.0";
+      }
+      if (!h.matches("[A-Za-z0-9.:%_-]+")) {
+        throw badListen(value, source);
+      }
+      host = h;
+      if (p != null) {
+        if (!p.matches("[0-9]{1,5}") || Integer.parseInt(p) > 65535) {
+          throw badListen(value, source);
+        }
+        if (port == null) {
+          port = Integer.parseInt(p);
+        }
+      }
+    }
+
+    private static ConfigException badListen(String value, String source) {
+      return new ConfigException(source + ": \"" + value
+          + "\" (expected: an address such as 0.0.0.0, :8080, 127.0.0.1:8080 or [::1]:8080)");
+    }
+
+    private static String env(Map<String, String> env, String name) {
+      String v = env.get(name);
+      return v == null || v.isBlank() ? null : v.trim();
+    }
+
+    private static long number(String v, String name, long min, long max) throws ConfigException {
+      try {
+        long n = Long.parseLong(v);
+        if (n >= min && n <= max) {
+          return n;
+        }
+      } catch (NumberFormatException e) {
+        // reported below
+      }
+      throw new ConfigException(name + ": \"" + v + "\" (expected: an integer from " + min + " to " + max + ")");
+    }
+
+    private static String logLevel(String v, String source) throws ConfigException {
+      String l = v.trim().toLowerCase(Locale.ROOT);
+      if (l.equals("warning")) {
+        l = "warn";
+      }
+      if (!LOG_LEVELS.contains(l)) {
+        throw new ConfigException(source + ": \"" + v + "\" (expected: one of " + String.join(", ", LOG_LEVELS) + ")");
+      }
+      return l;
+    }
+  }
+}

@@ -1,0 +1,245 @@
+package io.viva.server;
+
+import io.vertx.core.DeploymentOptions;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.VertxOptions;
+import io.vertx.core.VerticleBase;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.file.FileSystemOptions;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerOptions;
+import io.vertx.ext.web.Router;
+import io.viva.core.Clock;
+import io.viva.core.InMemoryLimitStore;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.time.Duration;
+import java.util.Objects;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.BiConsumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The running service: Vert.x with one HTTP server instance per event loop (all sharing one port),
+ * an optional metrics port, the policy registry over an in-memory store, and the config file
+ * watcher.
+ *
+ * <pre>{@code
+ * VivaServer server = VivaServer.start(ServerConfig.load(path, System.getenv()));
+ * int port = server.port();   // the actual port, also when configured as 0
+ * server.stop();              // graceful: readiness off, stop accepting, drain in-flight requests
+ * }</pre>
+ */
+public final class VivaServer implements AutoCloseable {
+
+  private static final Logger LOG = LoggerFactory.getLogger(VivaServer.class);
+
+  private final ServerConfig config;
+  private final Vertx vertx;
+  private final InMemoryLimitStore store;
+  private final Metrics metrics;
+  private final PolicyRegistry registry;
+  private final AtomicBoolean ready = new AtomicBoolean();
+  private final AtomicBoolean stopped = new AtomicBoolean();
+  private final AtomicInteger port = new AtomicInteger(-1);
+  private final AtomicInteger metricsPort = new AtomicInteger(-1);
+  private ConfigWatcher watcher;
+  private String apiDeployment;
+  private String metricsDeployment;
+
+  /** Test hooks; {@link #DEFAULT} in production. */
+  record Options(Clock clock, BiConsumer<Router, VivaRoutes.Services> extraRoutes, Duration pollInterval) {
+    static final Options DEFAULT = new Options(Clock.system(), null, ConfigWatcher.DEFAULT_POLL);
+  }
+
+  private VivaServer(ServerConfig config, Options options) {
+    this.config = config;
+    this.store = InMemoryLimitStore.builder().clock(options.clock()).maximumKeys(config.maxKeys()).build();
+    this.metrics = new Metrics(store);
+    this.registry = new PolicyRegistry(store, metrics, config.policies(),
+        config.policiesFromFile() ? "file" : "defaults");
+    this.vertx = Vertx.vertx(new VertxOptions()
+        .setEventLoopPoolSize(config.eventLoops())
+        .setWorkerPoolSize(2)
+        .setInternalBlockingPoolSize(2)
+        .setPreferNativeTransport(false)
+        .setFileSystemOptions(new FileSystemOptions().setFileCachingEnabled(false).setClassPathResolvingEnabled(false)));
+  }
+
+  /**
+   * Starts the service and returns once it listens.
+   *
+   * @throws IllegalStateException if a port cannot be bound (the message says which)
+   */
+  public static VivaServer start(ServerConfig config) {
+    return start(config, Options.DEFAULT);
+  }
+
+  static VivaServer start(ServerConfig config, Options options) {
+    Objects.requireNonNull(config, "config");
+    VivaServer server = new VivaServer(config, options);
+    try {
+      server.doStart(options);
+    } catch (RuntimeException e) {
+      server.vertx.close();
+      server.metrics.close();
+      throw e;
+    }
+    return server;
+  }
+
+  private void doStart(Options options) {
+    VivaRoutes.Services services = new VivaRoutes.Services(config, registry, metrics, ready, openApi());
+    // A negative port makes every instance share one random port (Vert.x), so port 0 works with N instances.
+    int listenPort = config.port() == 0 ? -1 : config.port();
+    apiDeployment = await(vertx.deployVerticle(() -> new HttpVerticle(config, listenPort, router -> {
+      VivaRoutes.routes(router, services);
+      if (options.extraRoutes() != null) {
+        options.extraRoutes().accept(router, services);
+      }
+    }, port), new DeploymentOptions().setInstances(config.eventLoops())), "listen on " + config.host() + ":" + config.port());
+    if (config.metricsPort() >= 0) {
+      metricsDeployment = await(vertx.deployVerticle(() -> new HttpVerticle(config, config.metricsPort(),
+          router -> VivaRoutes.metricsRoutes(router, services), metricsPort), new DeploymentOptions()),
+          "listen on " + config.host() + ":" + config.metricsPort() + " (metrics)");
+    }
+    if (config.configFile() != null) {
+      watcher = new ConfigWatcher(config, registry, metrics, options.pollInterval());
+      watcher.start();
+    }
+    ready.set(true);
+    LOG.info("viva started: mode={} listen={}:{} metrics={} event_loops={} policies={} ({}) config={} admin={}",
+        config.mode(), config.host(), port(), metricsPort() >= 0 ? "port " + metricsPort() : "/metrics on the API port",
+        config.eventLoops(), registry.snapshot().namespaces().size(), config.policiesFromFile() ? "from file" : "built-in defaults",
+        config.configFile() != null ? config.configFile() + " (watched for changes)" : "none",
+        config.adminEnabled() ? "enabled" : "disabled (set ADMIN_TOKEN to enable /admin/policies)");
+  }
+
+  /** The port the API listens on (the actual one when 0 was configured). */
+  public int port() {
+    return port.get();
+  }
+
+  /** The port of the separate metrics listener, or -1 when metrics are served on {@link #port()}. */
+  public int metricsPort() {
+    return metricsPort.get();
+  }
+
+  /** Whether the service is ready (false before start completes and from the start of shutdown). */
+  public boolean isReady() {
+    return ready.get();
+  }
+
+  /**
+   * Stops gracefully: readiness goes false, the listeners stop accepting, in-flight requests get up
+   * to the configured graceful shutdown timeout to finish, then everything closes. Idempotent;
+   * returns when done.
+   */
+  public void stop() {
+    if (!stopped.compareAndSet(false, true)) {
+      return;
+    }
+    ready.set(false);
+    long started = System.nanoTime();
+    LOG.info("shutting down: not ready, no new connections, draining in-flight requests (timeout {})",
+        DurationParser.format(config.gracefulShutdownTimeout()));
+    if (watcher != null) {
+      watcher.close();
+    }
+    Duration grace = config.gracefulShutdownTimeout();
+    try {
+      if (apiDeployment != null) {
+        vertx.undeploy(apiDeployment).toCompletionStage().toCompletableFuture()
+            .get(grace.toMillis() + 2_000, TimeUnit.MILLISECONDS);
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    } catch (ExecutionException | TimeoutException e) {
+      LOG.warn("graceful shutdown did not complete within {}: closing remaining connections",
+          DurationParser.format(grace));
+    }
+    try {
+      vertx.close().toCompletionStage().toCompletableFuture().get(5, TimeUnit.SECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    } catch (ExecutionException | TimeoutException e) {
+      LOG.warn("Vert.x did not close cleanly: {}", e.toString());
+    }
+    metrics.close();
+    store.close();
+    LOG.info("stopped in {} ms", TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started));
+  }
+
+  /** {@link #stop()}. */
+  @Override
+  public void close() {
+    stop();
+  }
+
+  private static Buffer openApi() {
+    try (InputStream in = VivaServer.class.getResourceAsStream("/openapi.json")) {
+      Objects.requireNonNull(in, "openapi.json resource");
+      return Buffer.buffer(in.readAllBytes());
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  private static <T> T await(Future<T> future, String what) {
+    try {
+      return future.toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted while trying to " + what, e);
+    } catch (ExecutionException e) {
+      Throwable cause = e.getCause();
+      throw new IllegalStateException("cannot " + what + ": " + cause.getMessage(), cause);
+    } catch (TimeoutException e) {
+      throw new IllegalStateException("cannot " + what + ": timed out", e);
+    }
+  }
+
+  /** One HTTP server instance on its own event loop; stopping it drains its connections. */
+  private static final class HttpVerticle extends VerticleBase {
+    private final ServerConfig config;
+    private final int listenPort;
+    private final java.util.function.Consumer<Router> routes;
+    private final AtomicInteger actualPort;
+    private HttpServer server;
+
+    HttpVerticle(ServerConfig config, int listenPort, java.util.function.Consumer<Router> routes,
+        AtomicInteger actualPort) {
+      this.config = config;
+      this.listenPort = listenPort;
+      this.routes = routes;
+      this.actualPort = actualPort;
+    }
+
+    @Override
+    public Future<?> start() {
+      Router router = Router.router(vertx);
+      routes.accept(router);
+      server = vertx.createHttpServer(new HttpServerOptions()
+          .setMaxInitialLineLength(8192)
+          .setMaxHeaderSize(16 * 1024)
+          .setHttp2ClearTextEnabled(false)
+          .setIdleTimeout(300)
+          .setTcpNoDelay(true));
+      server.requestHandler(router).invalidRequestHandler(VivaRoutes::invalidRequest);
+      return server.listen(listenPort, config.host()).onSuccess(s -> actualPort.set(s.actualPort()));
+    }
+
+    @Override
+    public Future<?> stop() {
+      Duration grace = config.gracefulShutdownTimeout();
+      return server.shutdown(grace.toMillis(), TimeUnit.MILLISECONDS);
+    }
+  }
+}

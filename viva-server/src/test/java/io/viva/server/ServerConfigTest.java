@@ -1,0 +1,125 @@
+package io.viva.server;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class ServerConfigTest {
+
+  @TempDir
+  Path dir;
+
+  Path file(String yaml) throws Exception {
+    Path f = dir.resolve("viva.yaml");
+    Files.writeString(f, yaml);
+    return f;
+  }
+
+  @Test
+  void defaults() throws Exception {
+    ServerConfig c = ServerConfig.load(null, Map.of());
+    assertThat(c.port()).isEqualTo(8080);
+    assertThat(c.host()).isEqualTo("0.0.0.0");
+    assertThat(c.metricsPort()).isEqualTo(-1);
+    assertThat(c.gracefulShutdownTimeout()).isEqualTo(Duration.ofSeconds(15));
+    assertThat(c.mode()).isEqualTo("standalone");
+    assertThat(c.adminEnabled()).isFalse();
+    assertThat(c.logLevel()).isEqualTo("info");
+    assertThat(c.accessLog()).isTrue();
+    assertThat(c.maxBatchSize()).isEqualTo(1000);
+    assertThat(c.policiesFromFile()).isFalse();
+    assertThat(c.policies()).extracting(PolicyFile.PolicySpec::namespace).containsExactly("default");
+  }
+
+  @Test
+  void precedenceIsFlagThenEnvThenFileThenDefault() throws Exception {
+    Path f = file("""
+        server:
+          port: 9000
+          metrics_port: 9100
+          log_level: debug
+          graceful_shutdown_timeout: 30
+          admin_token: from-file
+        policies:
+          - {namespace: x, limit: 1, window: 1s}
+        """);
+    ServerConfig fileOnly = ServerConfig.load(f, Map.of());
+    assertThat(fileOnly.port()).isEqualTo(9000);
+    assertThat(fileOnly.metricsPort()).isEqualTo(9100);
+    assertThat(fileOnly.logLevel()).isEqualTo("debug");
+    assertThat(fileOnly.gracefulShutdownTimeout()).isEqualTo(Duration.ofSeconds(30));
+    assertThat(fileOnly.adminToken()).isEqualTo("from-file");
+    assertThat(fileOnly.policies()).extracting(PolicyFile.PolicySpec::namespace).containsExactly("x");
+
+    ServerConfig env = ServerConfig.load(f, Map.of("SERVER_PORT", "9001", "LOG_LEVEL", "WARN", "ADMIN_TOKEN", "from-env",
+        "GRACEFUL_SHUTDOWN_TIMEOUT", "5s", "METRICS_PORT", "9101", "ACCESS_LOG", "false", "MAX_BATCH_SIZE", "10"));
+    assertThat(env.port()).isEqualTo(9001);
+    assertThat(env.logLevel()).isEqualTo("warn");
+    assertThat(env.adminToken()).isEqualTo("from-env");
+    assertThat(env.gracefulShutdownTimeout()).isEqualTo(Duration.ofSeconds(5));
+    assertThat(env.metricsPort()).isEqualTo(9101);
+    assertThat(env.accessLog()).isFalse();
+    assertThat(env.maxBatchSize()).isEqualTo(10);
+
+    ServerConfig flags = ServerConfig.load(f, Map.of("SERVER_PORT", "9001"), new ServerConfig.Flags(9002, null, "error"));
+    assertThat(flags.port()).isEqualTo(9002);
+    assertThat(flags.logLevel()).isEqualTo("error");
+  }
+
+  @Test
+  void listenAddressForms() throws Exception {
+    assertThat(ServerConfig.load(null, Map.of("LISTEN_ADDR", ":9090")).port()).isEqualTo(9090);
+    assertThat(ServerConfig.load(null, Map.of("LISTEN_ADDR", ":9090")).host()).isEqualTo("0.0.0.0");
+    ServerConfig both = ServerConfig.load(null, Map.of("LISTEN_ADDR", "127.0.0.1:9091"));
+    assertThat(both.host()).isEqualTo("127.0.0.1");
+    assertThat(both.port()).isEqualTo(9091);
+    assertThat(ServerConfig.load(null, Map.of("LISTEN_ADDR", "127.0.0.1")).port()).isEqualTo(8080);
+    assertThat(ServerConfig.load(null, Map.of("LISTEN_ADDR", "[::1]:9092")).host()).isEqualTo("::1");
+    assertThat(ServerConfig.load(null, Map.of("LISTEN_ADDR", "::")).host()).isEqualTo("::");
+    assertThat(ServerConfig.load(null, Map.of("LISTEN_ADDR", ":9090", "SERVER_PORT", "9093")).port())
+        .as("an explicit port wins over the one in the address").isEqualTo(9093);
+    assertThatThrownBy(() -> ServerConfig.load(null, Map.of("LISTEN_ADDR", "host:port")))
+        .hasMessageStartingWith("LISTEN_ADDR: \"host:port\" (expected: an address such as");
+  }
+
+  @Test
+  void modeOtherThanStandaloneIsRefusedClearly() {
+    assertThatThrownBy(() -> ServerConfig.load(null, Map.of("MODE", "full")))
+        .isInstanceOf(ConfigException.class).hasMessage("MODE: \"full\" is not available yet (expected: standalone;"
+            + " the full and gateway modes are planned)");
+    assertThatThrownBy(() -> ServerConfig.load(null, Map.of("MODE", "gateway"))).hasMessageContaining("not available yet");
+    assertThatThrownBy(() -> ServerConfig.load(null, Map.of("MODE", "turbo")))
+        .hasMessage("MODE: \"turbo\" (expected: one of standalone, full, gateway)");
+  }
+
+  @Test
+  void badValuesAreNamed() throws Exception {
+    assertThatThrownBy(() -> ServerConfig.load(null, Map.of("SERVER_PORT", "eighty")))
+        .hasMessage("SERVER_PORT: \"eighty\" (expected: an integer from 0 to 65535)");
+    assertThatThrownBy(() -> ServerConfig.load(null, Map.of("LOG_LEVEL", "loud")))
+        .hasMessage("LOG_LEVEL: \"loud\" (expected: one of trace, debug, info, warn, error, off)");
+    assertThatThrownBy(() -> ServerConfig.load(null, Map.of("GRACEFUL_SHUTDOWN_TIMEOUT", "soon")))
+        .hasMessageStartingWith("GRACEFUL_SHUTDOWN_TIMEOUT: \"soon\"");
+    assertThatThrownBy(() -> ServerConfig.load(null, Map.of("SERVER_PORT", "9000", "METRICS_PORT", "9000")))
+        .hasMessageStartingWith("metrics port: 9000 (expected: a port other than the API port");
+    Path f = file("server:\n  prot: 1\n");
+    assertThatThrownBy(() -> ServerConfig.load(f, Map.of()))
+        .hasMessageStartingWith(f + ": server.prot: unknown key (expected one of: access_log, admin_token,");
+    assertThatThrownBy(() -> ServerConfig.load(dir.resolve("missing.yaml"), Map.of())).hasMessageEndingWith("missing.yaml: no such file");
+    Path g = file("server: {port: 70000}\n");
+    assertThatThrownBy(() -> ServerConfig.load(g, Map.of())).hasMessageContaining("server.port: 70000 (expected: an integer from 0 to 65535)");
+  }
+
+  @Test
+  void emptyFileMeansDefaults() throws Exception {
+    ServerConfig c = ServerConfig.load(file(""), Map.of());
+    assertThat(c.port()).isEqualTo(8080);
+    assertThat(c.policiesFromFile()).isFalse();
+  }
+}
