@@ -9,7 +9,7 @@
 #
 # Usage:  viva-bench/run-load.sh            (JVM flags: the ./viva launcher's defaults)
 #         SERVER_JAVA_OPTS="-XX:+UseParallelGC" viva-bench/run-load.sh   (other flags)
-# Env: DURATION (default 10s), WARMUP (5s), CONNECTIONS (32), DEPTH (4), PORT (18080).
+# Env: DURATION (default 10s), WARMUP (5s), CONNECTIONS (64), DEPTH (1: no pipelining), PORT (18080).
 # Client and server share the machine's cores, as they would on one 2-core box; the trivial
 # endpoint is measured in the same session so the ratio is meaningful.
 set -euo pipefail
@@ -20,8 +20,8 @@ java="$JAVA_HOME/bin/java"
 
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-5s}
-CONNECTIONS=${CONNECTIONS:-32}
-DEPTH=${DEPTH:-4}
+CONNECTIONS=${CONNECTIONS:-64}
+DEPTH=${DEPTH:-1}
 PORT=${PORT:-18080}
 
 ./mvnw -q -pl viva-server,viva-bench -am package -DskipTests
@@ -30,7 +30,7 @@ bench=viva-bench/target/benchmarks.jar
 
 # The launcher's default flags unless told otherwise.
 if [[ -z ${SERVER_JAVA_OPTS+x} ]]; then
-  SERVER_JAVA_OPTS=$(sed -n 's/^DEFAULT_JAVA_OPTS="\(.*\)/\1/p; /^-XX:Reserved/p' viva | tr -d '"\\' | tr '\n' ' ')
+  SERVER_JAVA_OPTS=$(./viva --print-java-opts)
 fi
 config=$(mktemp --suffix=.yaml)
 cat > "$config" <<'YAML'
@@ -76,6 +76,6 @@ load --url "http://127.0.0.1:$PORT/v1/check/batch" --body "$batch_body" --keys 1
 max=$(echo "$check_row" | awk -F'|' '{gsub(/[ ,]/, "", $4); print int($4)}')
 half=$(( max / 2 ))
 load --url "http://127.0.0.1:$PORT/v1/check" --body '{"identifier":"user-%d","namespace":"bench"}' \
-    --keys 10000 --rate "$half" --connections 64 --depth 1 --label "POST /v1/check at half max"
+    --keys 10000 --rate "$half" --label "POST /v1/check at half max"
 echo
 echo "RSS after the runs: $(( $(ps -o rss= -p "$server" | tr -d ' ') / 1024 )) MB"

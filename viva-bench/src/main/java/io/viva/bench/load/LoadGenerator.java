@@ -30,9 +30,9 @@ import org.HdrHistogram.Histogram;
  *       connections each keep {@code --depth} requests in flight (HTTP/1.1 pipelining when depth
  *       &gt; 1), for the maximum throughput;</li>
  *   <li><b>open loop</b> ({@code --rate R}): requests are sent on a fixed schedule of R per second
- *       whatever the server does, and each latency is measured from the request's scheduled time,
- *       not its actual send time, so a stalled server cannot hide its stall (no coordinated
- *       omission).</li>
+ *       whatever the server does, and each latency is measured from the request's scheduled time
+ *       (at 1 ms pacing resolution), not its actual send time, so a stalled server cannot hide its
+ *       stall (no coordinated omission).</li>
  * </ul>
  *
  * Latencies go into an HdrHistogram (microsecond resolution); the result is one markdown table
@@ -182,9 +182,12 @@ public final class LoadGenerator {
         return;
       }
       long due = (long) ((now - start) / intervalNanos);
-      // A client more than a second behind its schedule is saturated; say so rather than flood.
+      // Requests are paced by a 1 ms timer, so those due within the last tick go out together; a
+      // request's clock starts at its scheduled time or this tick, whichever is later. A tick that
+      // fires late (a stalled client or a backed-up event loop) still counts in full.
+      long tick = now - 1_000_000L;
       while (issued[0] < due) {
-        long intended = start + (long) (issued[0] * intervalNanos);
+        long intended = Math.max(start + (long) (issued[0] * intervalNanos), tick);
         issued[0]++;
         send(client, path).onComplete(ar -> record(intended, ar.succeeded() ? ar.result() : -1));
       }
