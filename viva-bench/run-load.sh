@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Load-tests Viva's server on this machine and prints the markdown rows for docs/benchmarks.md:
 #
-#   1. closed loop (max throughput): GET /v1/ping (the trivial endpoint, same router and
-#      middleware), POST /v1/check (10,000 identifiers), POST /v1/check/batch (100 checks each);
+#   1. closed loop (max throughput): GET /v1/ping and POST /v1/ping with a check's body (the
+#      trivial endpoint, same router and middleware), POST /v1/check (10,000 identifiers),
+#      POST /v1/check/batch (100 checks each);
 #   2. open loop at half of /v1/check's max rate, for latency percentiles without coordinated
 #      omission;
 #   3. idle RSS of the server process after start-up.
@@ -69,6 +70,8 @@ echo "idle RSS after start: $((rss_kb / 1024)) MB ($rss_kb kB)"
 echo
 "$java" -cp "$bench" io.viva.bench.load.LoadGenerator --header x
 load --url "http://127.0.0.1:$PORT/v1/ping" --label "GET /v1/ping (trivial)"
+load --url "http://127.0.0.1:$PORT/v1/ping" --body '{"identifier":"user-%d","namespace":"bench"}' \
+    --keys 10000 --label "POST /v1/ping (trivial, same body as a check)"
 check_row=$(load --url "http://127.0.0.1:$PORT/v1/check" --body '{"identifier":"user-%d","namespace":"bench"}' \
     --keys 10000 --label "POST /v1/check")
 echo "$check_row"

@@ -28,7 +28,7 @@ import org.slf4j.LoggerFactory;
  * POST /v1/check          one decision                   GET  /health/live, /livez
  * POST /v1/check/batch    many decisions in one request  GET  /health/ready, /readyz
  * POST /allow             query-string decision          GET  /metrics (unless METRICS_PORT)
- * GET  /v1/ping           trivial, for benchmarks        GET  /openapi.json
+ * GET|POST /v1/ping       trivial, for benchmarks        GET  /openapi.json
  * GET  /admin/policies    read policies (bearer token)   PUT  /admin/policies  replace them
  * </pre>
  */
@@ -60,6 +60,9 @@ final class VivaRoutes {
     t.add(HttpMethod.POST, "/v1/check/batch", check::requireJson, Http.body(BATCH_BODY_LIMIT), check::batch);
     t.add(HttpMethod.POST, "/allow", check::allow);
     t.add(HttpMethod.GET, "/v1/ping", ctx -> Http.json(ctx, 200, PING));
+    // The same request bytes as /v1/check, read the same way, without the decision: the fair
+    // baseline for "how much does a check cost over the HTTP stack".
+    t.add(HttpMethod.POST, "/v1/ping", check::requireJson, Http.body(CHECK_BODY_LIMIT), ctx -> Http.json(ctx, 200, PING));
 
     Handler<RoutingContext> live = ctx -> Http.json(ctx, 200, UP);
     Handler<RoutingContext> ready = ctx -> Http.json(ctx, s.ready().get() ? 200 : 503, s.ready().get() ? UP : DOWN);

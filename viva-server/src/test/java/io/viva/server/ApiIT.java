@@ -221,6 +221,10 @@ class ApiIT {
   @Test
   void pingHealthAndOpenApi() {
     assertThat(t.get("/v1/ping").body()).isEqualTo("{\"ok\":true}");
+    TestServer.Response withBody = t.post("/v1/ping", "{\"identifier\":\"user_123\"}");
+    assertThat(withBody.status()).isEqualTo(200);
+    assertThat(withBody.body()).isEqualTo("{\"ok\":true}");
+    assertThat(t.post("/v1/ping", "x".repeat(70_000)).status()).isEqualTo(413);
     for (String path : List.of("/health/live", "/livez", "/health/ready", "/readyz")) {
       TestServer.Response r = t.get(path);
       assertThat(r.status()).as(path).isEqualTo(200);
