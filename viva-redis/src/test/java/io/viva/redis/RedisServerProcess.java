@@ -50,10 +50,17 @@ final class RedisServerProcess implements BeforeAllCallback, AfterAllCallback {
     try (ServerSocket socket = new ServerSocket(0)) {
       port = socket.getLocalPort();
     }
+    launch();
+    client = RedisClient.create(RedisURI.builder().withHost("127.0.0.1").withPort(port)
+        .withTimeout(Duration.ofSeconds(10)).build());
+    connection = client.connect();
+  }
+
+  private void launch() throws Exception {
     process = new ProcessBuilder("redis-server", "--port", Integer.toString(port), "--bind", "127.0.0.1",
         "--save", "", "--appendonly", "no")
         .redirectErrorStream(true)
-        .redirectOutput(new File("target/redis-" + port + ".log"))
+        .redirectOutput(ProcessBuilder.Redirect.appendTo(new File("target/redis-" + port + ".log")))
         .start();
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
     while (!accepts()) {
@@ -66,9 +73,21 @@ final class RedisServerProcess implements BeforeAllCallback, AfterAllCallback {
       }
       process.waitFor(20, TimeUnit.MILLISECONDS);
     }
-    client = RedisClient.create(RedisURI.builder().withHost("127.0.0.1").withPort(port)
-        .withTimeout(Duration.ofSeconds(10)).build());
-    connection = client.connect();
+  }
+
+  /** Kills the server (SIGKILL: an outage, not a shutdown); clients stay, reconnecting. */
+  synchronized void kill() throws Exception {
+    process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+  }
+
+  /** Starts a fresh, empty server on the same port after {@link #kill()}. */
+  synchronized void restart() throws Exception {
+    launch();
+  }
+
+  /** The server's port. */
+  synchronized int port() {
+    return port;
   }
 
   private boolean accepts() {

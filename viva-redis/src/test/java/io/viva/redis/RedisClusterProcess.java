@@ -1,0 +1,204 @@
+package io.viva.redis;
+
+import io.lettuce.core.RedisURI;
+import io.lettuce.core.cluster.ClusterClientOptions;
+import io.lettuce.core.cluster.RedisClusterClient;
+import io.lettuce.core.cluster.api.StatefulRedisClusterConnection;
+import java.io.File;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.extension.AfterAllCallback;
+import org.junit.jupiter.api.extension.BeforeAllCallback;
+import org.junit.jupiter.api.extension.ExtensionContext;
+
+/**
+ * A throwaway three-master Redis Cluster (three {@code redis-server}s from the PATH, joined with
+ * {@code redis-cli --cluster create}, no replicas, persistence off) for a test class; killed after
+ * it. Use like {@link RedisServerProcess}: as a JUnit extension, and from jqwik's container hooks
+ * through {@link #start()} and {@link #stop()}, which are counted.
+ */
+final class RedisClusterProcess implements BeforeAllCallback, AfterAllCallback {
+
+  static final int NODES = 3;
+
+  private final List<Process> processes = new ArrayList<>();
+  private final List<Integer> ports = new ArrayList<>();
+  private Path dir;
+  private RedisClusterClient client;
+  private StatefulRedisClusterConnection<String, String> connection;
+  private int users;
+
+  @Override
+  public void beforeAll(ExtensionContext context) throws Exception {
+    start();
+  }
+
+  @Override
+  public void afterAll(ExtensionContext context) throws Exception {
+    stop();
+  }
+
+  /** Starts the cluster unless it is running. */
+  synchronized void start() throws Exception {
+    if (users++ > 0) {
+      return;
+    }
+    try {
+      dir = Files.createTempDirectory("viva-cluster");
+      for (int i = 0; i < NODES; i++) {
+        int port = freePort();
+        ports.add(port);
+        processes.add(new ProcessBuilder("redis-server", "--port", Integer.toString(port), "--bind", "127.0.0.1",
+            "--cluster-enabled", "yes", "--cluster-config-file", dir.resolve("nodes-" + port + ".conf").toString(),
+            "--dir", dir.toString(), "--save", "", "--appendonly", "no")
+            .redirectErrorStream(true)
+            .redirectOutput(new File("target/redis-cluster-" + port + ".log"))
+            .start());
+      }
+      for (int i = 0; i < NODES; i++) {
+        awaitAccepting(processes.get(i), ports.get(i));
+      }
+      List<String> create = new ArrayList<>(List.of("redis-cli", "--cluster", "create"));
+      for (int port : ports) {
+        create.add("127.0.0.1:" + port);
+      }
+      create.addAll(List.of("--cluster-replicas", "0", "--cluster-yes"));
+      run(create);
+      for (int port : ports) {
+        awaitClusterOk(port);
+      }
+      client = RedisClusterClient.create(RedisURI.builder().withHost("127.0.0.1").withPort(ports.get(0))
+          .withTimeout(Duration.ofSeconds(10)).build());
+      client.setOptions(ClusterClientOptions.builder().build());
+      connection = client.connect();
+    } catch (Exception | Error e) {
+      users = 1;
+      stop();
+      throw e;
+    }
+  }
+
+  /** A free port whose cluster bus port (port + 10000) is free too. */
+  private static int freePort() throws IOException {
+    for (int attempt = 0; attempt < 200; attempt++) {
+      int port = ThreadLocalRandom.current().nextInt(20_000, 40_000);
+      if (free(port) && free(port + 10_000)) {
+        return port;
+      }
+    }
+    throw new IllegalStateException("no free port pair found");
+  }
+
+  private static boolean free(int port) {
+    try (ServerSocket socket = new ServerSocket()) {
+      socket.bind(new InetSocketAddress("127.0.0.1", port));
+      return true;
+    } catch (IOException e) {
+      return false;
+    }
+  }
+
+  private static void awaitAccepting(Process process, int port) throws Exception {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+    for (;;) {
+      try (Socket socket = new Socket()) {
+        socket.connect(new InetSocketAddress("127.0.0.1", port), 1_000);
+        return;
+      } catch (IOException e) {
+        if (!process.isAlive()) {
+          throw new IllegalStateException("redis-server exited with " + process.exitValue()
+              + "; see target/redis-cluster-" + port + ".log");
+        }
+        if (System.nanoTime() > deadline) {
+          throw new IllegalStateException("redis-server did not accept connections on port " + port);
+        }
+        process.waitFor(20, TimeUnit.MILLISECONDS);
+      }
+    }
+  }
+
+  private static void awaitClusterOk(int port) throws Exception {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+    String info = "";
+    while (System.nanoTime() < deadline) {
+      info = run(List.of("redis-cli", "-h", "127.0.0.1", "-p", Integer.toString(port), "cluster", "info"));
+      if (info.contains("cluster_state:ok")) {
+        return;
+      }
+      Thread.sleep(50);
+    }
+    throw new IllegalStateException("cluster not ok on port " + port + ": " + info);
+  }
+
+  private static String run(List<String> command) throws Exception {
+    Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+    byte[] out = p.getInputStream().readAllBytes();
+    if (!p.waitFor(60, TimeUnit.SECONDS)) {
+      p.destroyForcibly();
+      throw new IllegalStateException(command + " timed out");
+    }
+    String text = new String(out, StandardCharsets.UTF_8);
+    if (p.exitValue() != 0) {
+      throw new IllegalStateException(command + " exited with " + p.exitValue() + ":\n" + text);
+    }
+    return text;
+  }
+
+  /** Stops the cluster when its last user is done. */
+  synchronized void stop() throws Exception {
+    if (--users > 0) {
+      return;
+    }
+    if (connection != null) {
+      connection.close();
+      connection = null;
+    }
+    if (client != null) {
+      client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
+      client = null;
+    }
+    for (Process process : processes) {
+      process.destroy();
+    }
+    for (Process process : processes) {
+      if (!process.waitFor(5, TimeUnit.SECONDS)) {
+        process.destroyForcibly().waitFor(5, TimeUnit.SECONDS);
+      }
+    }
+    processes.clear();
+    ports.clear();
+    if (dir != null) {
+      try (Stream<Path> files = Files.walk(dir)) {
+        files.sorted(Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+      }
+      dir = null;
+    }
+  }
+
+  /** The nodes' ports. */
+  synchronized List<Integer> ports() {
+    return List.copyOf(ports);
+  }
+
+  /** The cluster client, for tests that open their own connections. */
+  synchronized RedisClusterClient client() {
+    return client;
+  }
+
+  /** A shared cluster connection. */
+  synchronized StatefulRedisClusterConnection<String, String> connection() {
+    return connection;
+  }
+}
