@@ -11,7 +11,11 @@ import io.vertx.core.http.HttpServerRequest;
 import io.vertx.ext.web.RoutingContext;
 import io.viva.core.Decision;
 import io.viva.core.RateLimiter;
+import io.vertx.core.Context;
+import io.vertx.core.Vertx;
 import java.io.IOException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 
 /**
  * The decision endpoints: {@code POST /v1/check}, {@code POST /v1/check/batch} and {@code POST
@@ -91,13 +95,16 @@ final class CheckApi {
     }
     PolicyRegistry.Snapshot snapshot = registry.snapshot();
     Resolved r = resolve(snapshot, f, "");
-    Decision d = run(r);
-    boolean shadowDenied = !d.allowed() && r.namespace.shadow();
-    boolean allowed = d.allowed() || shadowDenied;
-    StringBuilder sb = new StringBuilder(160);
-    writeResult(sb, d, shadowDenied);
-    headers(ctx, r.target, d, allowed);
-    Http.json(ctx, allowed ? 200 : 429, Buffer.buffer(sb.toString()));
+    CompletableFuture<Decision> decision = run(r);
+    whenDone(ctx, decision, () -> {
+      Decision d = decision.join();
+      boolean shadowDenied = !d.allowed() && r.namespace.shadow();
+      boolean allowed = d.allowed() || shadowDenied;
+      StringBuilder sb = new StringBuilder(160);
+      writeResult(sb, d, shadowDenied);
+      headers(ctx, r.target, d, allowed);
+      Http.json(ctx, allowed ? 200 : 429, Buffer.buffer(sb.toString()));
+    });
   }
 
   // ---- POST /v1/check/batch ------------------------------------------------------------------
@@ -155,18 +162,30 @@ final class CheckApi {
     if (!sawChecks) {
       throw ApiError.invalid("checks: missing (expected: a list of checks)");
     }
-    StringBuilder sb = new StringBuilder(16 + count * 110);
-    sb.append("{\"results\":[");
-    for (int i = 0; i < count; i++) {
-      Resolved r = items[i];
-      Decision d = run(r);
-      if (i > 0) {
-        sb.append(',');
-      }
-      writeResult(sb, d, !d.allowed() && r.namespace.shadow());
+    // Issued in order (one connection keeps Redis commands in order too), answered when all are done.
+    int n = count;
+    Resolved[] resolved = items;
+    @SuppressWarnings("unchecked")
+    CompletableFuture<Decision>[] decisions = new CompletableFuture[n];
+    boolean allDone = true;
+    for (int i = 0; i < n; i++) {
+      decisions[i] = run(resolved[i]);
+      allDone &= decisions[i].isDone();
     }
-    sb.append("]}");
-    Http.json(ctx, 200, Buffer.buffer(sb.toString()));
+    Runnable respond = () -> {
+      StringBuilder sb = new StringBuilder(16 + n * 110);
+      sb.append("{\"results\":[");
+      for (int i = 0; i < n; i++) {
+        Decision d = decisions[i].join();
+        if (i > 0) {
+          sb.append(',');
+        }
+        writeResult(sb, d, !d.allowed() && resolved[i].namespace.shadow());
+      }
+      sb.append("]}");
+      Http.json(ctx, 200, Buffer.buffer(sb.toString()));
+    };
+    whenDone(ctx, allDone ? null : CompletableFuture.allOf(decisions), respond);
   }
 
   // ---- POST /allow ---------------------------------------------------------------------------
@@ -202,19 +221,22 @@ final class CheckApi {
       f.idempotencyKey = checkIdempotencyKey(key, "idempotency key");
     }
     Resolved r = resolve(registry.snapshot(), f, "");
-    Decision d = run(r);
-    boolean shadowDenied = !d.allowed() && r.namespace.shadow();
-    boolean allowed = d.allowed() || shadowDenied;
-    StringBuilder sb = new StringBuilder(96);
-    sb.append("{\"allowed\":").append(allowed).append(",\"retry_after\":");
-    Json.seconds(sb, d.retryAfterMicros(), 1).append(",\"tokens_left\":");
-    Json.decimal(sb, d.available());
-    if (shadowDenied) {
-      sb.append(",\"shadow_denied\":true");
-    }
-    sb.append('}');
-    headers(ctx, r.target, d, allowed);
-    Http.json(ctx, allowed ? 200 : 429, Buffer.buffer(sb.toString()));
+    CompletableFuture<Decision> decision = run(r);
+    whenDone(ctx, decision, () -> {
+      Decision d = decision.join();
+      boolean shadowDenied = !d.allowed() && r.namespace.shadow();
+      boolean allowed = d.allowed() || shadowDenied;
+      StringBuilder sb = new StringBuilder(96);
+      sb.append("{\"allowed\":").append(allowed).append(",\"retry_after\":");
+      Json.seconds(sb, d.retryAfterMicros(), 1).append(",\"tokens_left\":");
+      Json.decimal(sb, d.available());
+      if (shadowDenied) {
+        sb.append(",\"shadow_denied\":true");
+      }
+      sb.append('}');
+      headers(ctx, r.target, d, allowed);
+      Http.json(ctx, allowed ? 200 : 429, Buffer.buffer(sb.toString()));
+    });
   }
 
   // ---- shared --------------------------------------------------------------------------------
@@ -336,12 +358,61 @@ final class CheckApi {
     return new Resolved(ns, target, id, f.cost, f.idempotencyKey);
   }
 
-  private static Decision run(Resolved r) {
+  /**
+   * Starts one decision. The in-memory store completes it at once; the Redis store completes it on
+   * Lettuce's thread, never blocking the event loop. The duration metric is recorded on completion.
+   */
+  private static CompletableFuture<Decision> run(Resolved r) {
     long t0 = System.nanoTime();
-    Decision d = r.target.limiter().tryAcquire(r.identifier, r.cost, r.idempotencyKey);
-    long nanos = System.nanoTime() - t0;
-    r.namespace.meters().record(d.allowed(), !d.allowed() && r.namespace.shadow(), nanos);
-    return d;
+    CompletableFuture<Decision> f =
+        r.target.limiter().tryAcquireAsync(r.identifier, r.cost, r.idempotencyKey).toCompletableFuture();
+    if (f.isDone() && !f.isCompletedExceptionally()) {
+      Decision d = f.join();
+      r.namespace.meters().record(d.allowed(), !d.allowed() && r.namespace.shadow(), System.nanoTime() - t0);
+      return f;
+    }
+    return f.thenApply(d -> {
+      r.namespace.meters().record(d.allowed(), !d.allowed() && r.namespace.shadow(), System.nanoTime() - t0);
+      return d;
+    });
+  }
+
+  /**
+   * Runs {@code respond} now when {@code pending} is null or done (the in-memory fast path, on the
+   * event loop), else on this request's event loop when it completes; a failure goes to the
+   * router's failure handler either way.
+   */
+  private static void whenDone(RoutingContext ctx, CompletableFuture<?> pending, Runnable respond) {
+    if (pending == null || pending.isDone()) {
+      if (pending != null && pending.isCompletedExceptionally()) {
+        throw unwrap(pending);
+      }
+      respond.run();
+      return;
+    }
+    Context context = Vertx.currentContext();
+    pending.whenComplete((ok, error) -> context.runOnContext(v -> {
+      try {
+        if (error != null) {
+          throw unwrap(pending);
+        }
+        respond.run();
+      } catch (RuntimeException e) {
+        ctx.fail(e);
+      }
+    }));
+  }
+
+  private static RuntimeException unwrap(CompletableFuture<?> failed) {
+    try {
+      failed.join();
+      return new IllegalStateException("not failed");
+    } catch (CompletionException e) {
+      Throwable t = e.getCause() != null ? e.getCause() : e;
+      return t instanceof RuntimeException r ? r : new IllegalStateException(t);
+    } catch (RuntimeException e) {
+      return e;
+    }
   }
 
   /** {@code {"allowed":..,"limit":..,"remaining":..,"reset_at":..,"retry_after":..}}. */

@@ -1,6 +1,7 @@
 package io.viva.server;
 
 import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.core.instrument.binder.jvm.ClassLoaderMetrics;
@@ -28,7 +29,9 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  *   <li>{@code rate_limit_checks_total{namespace,result}}, result {@code allowed|denied|shadow_denied}</li>
  *   <li>{@code rate_limit_exceeded_total{namespace}}: denials, enforced or shadow</li>
  *   <li>{@code rate_limit_check_duration_seconds{namespace}}: the engine's decision time, a histogram</li>
- *   <li>{@code rate_limit_active_keys}: keys with state in the store</li>
+ *   <li>{@code rate_limit_active_keys}: keys with state in the in-memory store (absent with Redis)</li>
+ *   <li>{@code viva_store_degraded}, {@code viva_store_fallbacks_total}, {@code viva_store_failures_total}: the
+ *       Redis store's health (absent in memory)</li>
  *   <li>{@code api_requests_total{route,method,status}}</li>
  *   <li>{@code viva_config_reloads_total{result,source}}; {@code viva_policies} (namespaces loaded)</li>
  *   <li>JVM and process metrics ({@code jvm_*}, {@code process_*}, {@code system_*})</li>
@@ -64,9 +67,22 @@ final class Metrics implements AutoCloseable {
     new ProcessorMetrics().bindTo(registry);
     new UptimeMetrics().bindTo(registry);
     new FileDescriptorMetrics().bindTo(registry);
-    Gauge.builder("rate_limit_active_keys", store, s -> Math.max(0, s.keyCount()))
-        .description("Keys holding rate limit state in the store")
-        .register(registry);
+    if (store instanceof RedisBackend redis) {
+      // Redis holds the keys (and expires them itself): no active-keys gauge, but the store's health.
+      Gauge.builder("viva_store_degraded", redis, r -> r.isDegraded() ? 1 : 0)
+          .description("1 while the Redis store's failure mode answers decisions (not connected, or breaker open)")
+          .register(registry);
+      FunctionCounter.builder("viva_store_fallbacks", redis, RedisBackend::fallbackCount)
+          .description("Decisions answered by the Redis store's failure mode instead of Redis")
+          .register(registry);
+      FunctionCounter.builder("viva_store_failures", redis, RedisBackend::failureCount)
+          .description("Redis calls (and connection attempts) that failed or timed out")
+          .register(registry);
+    } else {
+      Gauge.builder("rate_limit_active_keys", store, s -> Math.max(0, s.keyCount()))
+          .description("Keys holding rate limit state in the store")
+          .register(registry);
+    }
     for (String result : new String[] {"success", "failure"}) {
       for (String source : new String[] {"file", "admin"}) {
         reloadCounter(result, source);

@@ -32,6 +32,13 @@ import java.util.Set;
  *   max_batch_size: 1000           # MAX_BATCH_SIZE
  *   event_loops: 2                 # EVENT_LOOPS; default: the number of cores
  *   max_keys: 10000000             # MAX_KEYS; keys kept in memory at most
+ *   store: memory                  # STORE; memory or redis (implied by REDIS_URL / REDIS_ADDR)
+ * redis:
+ *   url: redis://host:6379/0       # REDIS_URL; or addr: host:port (REDIS_ADDR)
+ *   cluster_nodes: a:6379,b:6379   # REDIS_CLUSTER_NODES; selects Redis Cluster
+ *   key_prefix: "viva:"            # REDIS_KEY_PREFIX
+ *   failure_mode: local            # REDIS_FAILURE_MODE; fail_open, fail_closed or local
+ *   timeout: 50ms                  # REDIS_TIMEOUT; per decision
  * policies:
  *   - {namespace: default, algorithm: token_bucket, limit: 100, window: 1m}
  * }</pre>
@@ -42,10 +49,13 @@ public final class ServerConfig {
 
   static final List<String> LOG_LEVELS = List.of("trace", "debug", "info", "warn", "error", "off");
 
-  private static final Set<String> ROOT_KEYS = Set.of("server", "policies");
+  private static final Set<String> ROOT_KEYS = Set.of("server", "redis", "policies");
   private static final Set<String> SERVER_KEYS = Set.of("port", "listen_addr", "metrics_port",
       "graceful_shutdown_timeout", "mode", "admin_token", "log_level", "access_log", "max_batch_size",
-      "event_loops", "max_keys");
+      "event_loops", "max_keys", "store");
+  private static final Set<String> REDIS_KEYS = Set.of("url", "addr", "cluster_nodes", "key_prefix", "failure_mode",
+      "timeout");
+  static final List<String> FAILURE_MODES = List.of("fail_open", "fail_closed", "local");
 
   private final String host;
   private final int port;
@@ -58,6 +68,7 @@ public final class ServerConfig {
   private final int maxBatchSize;
   private final int eventLoops;
   private final long maxKeys;
+  private final Redis redis;
   private final Path configFile;
   private final boolean policiesFromFile;
   private final List<PolicyFile.PolicySpec> policies;
@@ -75,6 +86,7 @@ public final class ServerConfig {
     this.maxBatchSize = l.maxBatchSize;
     this.eventLoops = l.eventLoops;
     this.maxKeys = l.maxKeys;
+    this.redis = l.redis();
     this.configFile = configFile;
     this.policies = policies;
     this.policiesFromFile = policiesFromFile;
@@ -153,6 +165,7 @@ public final class ServerConfig {
       JsonNode root = ConfigTree.readYaml(bytes);
       ConfigTree.requireObject(root, "", ROOT_KEYS);
       Layer server = Layer.fromFile(ConfigTree.get(root, "server"));
+      server.redisFromFile(ConfigTree.get(root, "redis"));
       JsonNode policiesNode = ConfigTree.get(root, "policies");
       List<PolicyFile.PolicySpec> policies =
           policiesNode.isMissingNode() ? null : PolicyFile.parse(policiesNode, "policies");
@@ -222,6 +235,26 @@ public final class ServerConfig {
     return maxKeys;
   }
 
+  /** The store of rate limit state: {@code memory} or {@code redis}. */
+  public String store() {
+    return redis == null ? "memory" : "redis";
+  }
+
+  /** The Redis settings, or null when the store is in memory. */
+  Redis redis() {
+    return redis;
+  }
+
+  /**
+   * Where and how to reach Redis: exactly one of {@code url} (standalone or Sentinel, a Lettuce
+   * URI) and {@code clusterNodes} (Cluster seeds, {@code host:port} or URIs) is set.
+   */
+  record Redis(String url, List<String> clusterNodes, String keyPrefix, String failureMode, Duration timeout) {
+    boolean cluster() {
+      return clusterNodes != null;
+    }
+  }
+
   /** The configuration file, or null. */
   public Path configFile() {
     return configFile;
@@ -265,6 +298,17 @@ public final class ServerConfig {
     l.maxBatchSize = maxBatchSize;
     l.eventLoops = eventLoops;
     l.maxKeys = maxKeys;
+    if (redis != null) {
+      l.store = "redis";
+      if (redis.cluster()) {
+        l.redisClusterNodes = redis.clusterNodes();
+      } else {
+        l.redisUrl = redis.url();
+      }
+      l.redisKeyPrefix = redis.keyPrefix();
+      l.redisFailureMode = redis.failureMode();
+      l.redisTimeout = redis.timeout();
+    }
     return l;
   }
 
@@ -293,6 +337,19 @@ public final class ServerConfig {
     if (fileServer.maxBatchSize != null && !fileServer.maxBatchSize.equals(now.maxBatchSize)) {
       diffs.add("max_batch_size");
     }
+    if (fileServer.store != null && !fileServer.store.equals(store())) {
+      diffs.add("store");
+    }
+    if ((fileServer.redisUrl != null || fileServer.redisAddr != null || fileServer.redisClusterNodes != null
+        || fileServer.redisKeyPrefix != null || fileServer.redisFailureMode != null || fileServer.redisTimeout != null)) {
+      Layer probe = new Layer();
+      probe.store = "redis";
+      probe.apply(now);
+      probe.apply(fileServer);
+      if (!java.util.Objects.equals(probe.redis(), redis)) {
+        diffs.add("redis");
+      }
+    }
     return diffs;
   }
 
@@ -301,7 +358,7 @@ public final class ServerConfig {
     return "ServerConfig[" + host + ":" + port + ", metricsPort=" + metricsPort + ", mode=" + mode
         + ", admin=" + (adminToken != null ? "enabled" : "disabled") + ", logLevel=" + logLevel
         + ", accessLog=" + accessLog + ", maxBatchSize=" + maxBatchSize + ", eventLoops=" + eventLoops
-        + ", file=" + configFile + ", policies=" + policies.size() + "]";
+        + ", store=" + store() + ", file=" + configFile + ", policies=" + policies.size() + "]";
   }
 
   /** One source of settings; null fields are not set by it. */
@@ -317,6 +374,17 @@ public final class ServerConfig {
     Integer maxBatchSize;
     Integer eventLoops;
     Long maxKeys;
+    String store;
+    String storeSource = "server.store";
+    String redisUrl;
+    String redisUrlSource;
+    String redisAddr;
+    String redisAddrSource;
+    List<String> redisClusterNodes;
+    String redisClusterSource;
+    String redisKeyPrefix;
+    String redisFailureMode;
+    Duration redisTimeout;
     /** Where mode was set, for its error message. */
     String modeSource = "mode";
 
@@ -350,6 +418,198 @@ public final class ServerConfig {
       maxBatchSize = o.maxBatchSize != null ? o.maxBatchSize : maxBatchSize;
       eventLoops = o.eventLoops != null ? o.eventLoops : eventLoops;
       maxKeys = o.maxKeys != null ? o.maxKeys : maxKeys;
+      if (o.store != null) {
+        store = o.store;
+        storeSource = o.storeSource;
+      }
+      if (o.redisUrl != null) {
+        redisUrl = o.redisUrl;
+        redisUrlSource = o.redisUrlSource;
+      }
+      if (o.redisAddr != null) {
+        redisAddr = o.redisAddr;
+        redisAddrSource = o.redisAddrSource;
+      }
+      if (o.redisClusterNodes != null) {
+        redisClusterNodes = o.redisClusterNodes;
+        redisClusterSource = o.redisClusterSource;
+      }
+      redisKeyPrefix = o.redisKeyPrefix != null ? o.redisKeyPrefix : redisKeyPrefix;
+      redisFailureMode = o.redisFailureMode != null ? o.redisFailureMode : redisFailureMode;
+      redisTimeout = o.redisTimeout != null ? o.redisTimeout : redisTimeout;
+    }
+
+    /** The Redis settings when the store is Redis, else null; {@link #check()} has validated them. */
+    Redis redis() {
+      if (!"redis".equals(store)) {
+        return null;
+      }
+      String url = redisUrl;
+      if (url == null && redisAddr != null) {
+        url = "redis://" + redisAddr;
+      }
+      return new Redis(redisClusterNodes != null ? null : url, redisClusterNodes,
+          redisKeyPrefix != null ? redisKeyPrefix : "viva:", redisFailureMode != null ? redisFailureMode : "local",
+          redisTimeout != null ? redisTimeout : Duration.ofMillis(50));
+    }
+
+    private void checkRedis() throws ConfigException {
+      boolean anyRedis = redisUrl != null || redisAddr != null || redisClusterNodes != null;
+      if (store == null) {
+        store = anyRedis ? "redis" : "memory";
+      }
+      if (store.equals("memory")) {
+        if (anyRedis) {
+          String what = redisUrl != null ? redisUrlSource : redisAddr != null ? redisAddrSource : redisClusterSource;
+          throw new ConfigException(storeSource + ": \"memory\" but " + what + " is set (expected: store redis,"
+              + " or no Redis address)");
+        }
+        return;
+      }
+      int given = (redisUrl != null ? 1 : 0) + (redisAddr != null ? 1 : 0) + (redisClusterNodes != null ? 1 : 0);
+      if (given == 0) {
+        throw new ConfigException(storeSource + ": \"redis\" without an address (expected: REDIS_URL, REDIS_ADDR,"
+            + " REDIS_CLUSTER_NODES, redis.url, redis.addr or redis.cluster_nodes)");
+      }
+      if (given > 1) {
+        List<String> set = new java.util.ArrayList<>();
+        if (redisUrl != null) {
+          set.add(redisUrlSource);
+        }
+        if (redisAddr != null) {
+          set.add(redisAddrSource);
+        }
+        if (redisClusterNodes != null) {
+          set.add(redisClusterSource);
+        }
+        throw new ConfigException(String.join(" and ", set) + ": both set (expected: exactly one Redis address:"
+            + " a URL, a host:port, or the cluster nodes)");
+      }
+    }
+
+    void redisFromFile(JsonNode redis) throws ConfigException {
+      if (redis.isMissingNode()) {
+        return;
+      }
+      ConfigTree.requireObject(redis, "redis", REDIS_KEYS);
+      JsonNode v;
+      if (!(v = ConfigTree.get(redis, "url")).isMissingNode()) {
+        redisUrl = redisUrl(ConfigTree.string(v, "redis.url"), "redis.url");
+        redisUrlSource = "redis.url";
+      }
+      if (!(v = ConfigTree.get(redis, "addr")).isMissingNode()) {
+        redisAddr = hostPort(ConfigTree.string(v, "redis.addr"), "redis.addr");
+        redisAddrSource = "redis.addr";
+      }
+      if (!(v = ConfigTree.get(redis, "cluster_nodes")).isMissingNode()) {
+        String text;
+        if (v.isArray()) {
+          List<String> parts = new java.util.ArrayList<>();
+          for (int i = 0; i < v.size(); i++) {
+            parts.add(ConfigTree.string(v.get(i), "redis.cluster_nodes[" + i + "]"));
+          }
+          text = String.join(",", parts);
+        } else {
+          text = ConfigTree.string(v, "redis.cluster_nodes");
+        }
+        redisClusterNodes = clusterNodes(text, "redis.cluster_nodes");
+        redisClusterSource = "redis.cluster_nodes";
+      }
+      if (!(v = ConfigTree.get(redis, "key_prefix")).isMissingNode()) {
+        redisKeyPrefix = keyPrefix(ConfigTree.string(v, "redis.key_prefix"), "redis.key_prefix");
+      }
+      if (!(v = ConfigTree.get(redis, "failure_mode")).isMissingNode()) {
+        redisFailureMode = failureMode(ConfigTree.string(v, "redis.failure_mode"), "redis.failure_mode");
+      }
+      if (!(v = ConfigTree.get(redis, "timeout")).isMissingNode()) {
+        redisTimeout = positive(ConfigTree.duration(v, "redis.timeout", "ms"), "redis.timeout");
+      }
+    }
+
+    private static String store(String v, String source) throws ConfigException {
+      String s = v.trim().toLowerCase(Locale.ROOT);
+      if (!s.equals("memory") && !s.equals("redis")) {
+        throw new ConfigException(source + ": \"" + v + "\" (expected: memory or redis)");
+      }
+      return s;
+    }
+
+    private static String redisUrl(String v, String source) throws ConfigException {
+      String u = v.trim();
+      String lower = u.toLowerCase(Locale.ROOT);
+      if (!(lower.startsWith("redis://") || lower.startsWith("rediss://") || lower.startsWith("redis-sentinel://")
+          || lower.startsWith("rediss-sentinel://") || lower.startsWith("redis-socket://"))) {
+        throw new ConfigException(source + ": \"" + redact(u) + "\" (expected: a URL such as"
+            + " redis://[:password@]host:port[/db], rediss://... for TLS, or redis-sentinel://...)");
+      }
+      try {
+        io.lettuce.core.RedisURI.create(u);
+      } catch (RuntimeException e) {
+        throw new ConfigException(source + ": \"" + redact(u) + "\" (expected: a valid Redis URL; " + e.getMessage()
+            + ")");
+      }
+      return u;
+    }
+
+    /** The URL without its password, for messages. */
+    static String redact(String url) {
+      return url.replaceFirst("//[^@/]*@", "//***@");
+    }
+
+    private static String hostPort(String v, String source) throws ConfigException {
+      String a = v.trim();
+      int colon = a.lastIndexOf(':');
+      String host = colon > 0 ? a.substring(0, colon) : "";
+      String port = colon > 0 ? a.substring(colon + 1) : "";
+      if (host.startsWith("[") && host.endsWith("]")) {
+        host = host.substring(1, host.length() - 1);
+      }
+      if (host.isEmpty() || !host.matches("[A-Za-z0-9.:%_-]+") || !port.matches("[0-9]{1,5}")
+          || Integer.parseInt(port) < 1 || Integer.parseInt(port) > 65535) {
+        throw new ConfigException(source + ": \"" + v + "\" (expected: host:port, e.g. localhost:6379)");
+      }
+      return a;
+    }
+
+    private static List<String> clusterNodes(String v, String source) throws ConfigException {
+      List<String> nodes = new java.util.ArrayList<>();
+      for (String part : v.split(",")) {
+        String n = part.trim();
+        if (n.isEmpty()) {
+          continue;
+        }
+        nodes.add(n.contains("://") ? redisUrl(n, source) : hostPort(n, source));
+      }
+      if (nodes.isEmpty()) {
+        throw new ConfigException(source + ": \"" + v + "\" (expected: comma-separated host:port seeds, e.g."
+            + " redis-1:6379,redis-2:6379)");
+      }
+      return List.copyOf(nodes);
+    }
+
+    private static String keyPrefix(String v, String source) throws ConfigException {
+      if (v.indexOf('{') >= 0 || v.indexOf('}') >= 0) {
+        throw new ConfigException(source + ": \"" + v + "\" (expected: no '{' or '}'; the store adds its own hash"
+            + " tag)");
+      }
+      return v;
+    }
+
+    private static String failureMode(String v, String source) throws ConfigException {
+      String m = v.trim().toLowerCase(Locale.ROOT).replace('-', '_');
+      if (!FAILURE_MODES.contains(m)) {
+        throw new ConfigException(source + ": \"" + v + "\" (expected: one of " + String.join(", ", FAILURE_MODES)
+            + ")");
+      }
+      return m;
+    }
+
+    private static Duration positive(Duration d, String source) throws ConfigException {
+      if (d.isZero() || d.isNegative()) {
+        throw new ConfigException(source + ": " + DurationParser.format(d) + " (expected: a positive duration such"
+            + " as 50ms)");
+      }
+      return d;
     }
 
     void check() throws ConfigException {
@@ -366,6 +626,7 @@ public final class ServerConfig {
         throw new ConfigException(modeSource + ": \"" + mode + "\" (expected: one of standalone, full, gateway)");
       }
       mode = m;
+      checkRedis();
     }
 
     static Layer fromFile(JsonNode server) throws ConfigException {
@@ -411,6 +672,10 @@ public final class ServerConfig {
       }
       if (!(v = ConfigTree.get(server, "max_keys")).isMissingNode()) {
         l.maxKeys = ConfigTree.integer(v, "server.max_keys", 1, Long.MAX_VALUE);
+      }
+      if (!(v = ConfigTree.get(server, "store")).isMissingNode()) {
+        l.store = store(ConfigTree.string(v, "server.store"), "server.store");
+        l.storeSource = "server.store";
       }
       return l;
     }
@@ -463,6 +728,36 @@ public final class ServerConfig {
       }
       if ((v = env(env, "MAX_KEYS")) != null) {
         l.maxKeys = number(v, "MAX_KEYS", 1, Long.MAX_VALUE);
+      }
+      if ((v = env(env, "STORE")) != null) {
+        l.store = store(v, "STORE");
+        l.storeSource = "STORE";
+      }
+      if ((v = env(env, "REDIS_URL")) != null) {
+        l.redisUrl = redisUrl(v, "REDIS_URL");
+        l.redisUrlSource = "REDIS_URL";
+      }
+      if ((v = env(env, "REDIS_ADDR")) != null) {
+        l.redisAddr = hostPort(v, "REDIS_ADDR");
+        l.redisAddrSource = "REDIS_ADDR";
+      }
+      if ((v = env(env, "REDIS_CLUSTER_NODES")) != null) {
+        l.redisClusterNodes = clusterNodes(v, "REDIS_CLUSTER_NODES");
+        l.redisClusterSource = "REDIS_CLUSTER_NODES";
+      }
+      if (env.get("REDIS_KEY_PREFIX") != null && !env.get("REDIS_KEY_PREFIX").isEmpty()) {
+        l.redisKeyPrefix = keyPrefix(env.get("REDIS_KEY_PREFIX"), "REDIS_KEY_PREFIX");
+      }
+      if ((v = env(env, "REDIS_FAILURE_MODE")) != null) {
+        l.redisFailureMode = failureMode(v, "REDIS_FAILURE_MODE");
+      }
+      if ((v = env(env, "REDIS_TIMEOUT")) != null) {
+        try {
+          l.redisTimeout = positive(v.chars().allMatch(Character::isDigit) && v.length() < 10
+              ? Duration.ofMillis(Long.parseLong(v)) : DurationParser.parse(v, "REDIS_TIMEOUT"), "REDIS_TIMEOUT");
+        } catch (IllegalArgumentException e) {
+          throw new ConfigException(e.getMessage() + "; or a number of milliseconds");
+        }
       }
       return l;
     }

@@ -48,7 +48,8 @@ final class VivaRoutes {
   private VivaRoutes() {}
 
   /** What the routes need from the running server. */
-  record Services(ServerConfig config, PolicyRegistry registry, Metrics metrics, AtomicBoolean ready, Buffer openApi) {}
+  record Services(ServerConfig config, PolicyRegistry registry, Metrics metrics, AtomicBoolean ready, Buffer openApi,
+      RedisBackend redis) {}
 
   /** Declares every route of the API port on {@code router}. */
   static void routes(Router router, Services s) {
@@ -65,7 +66,13 @@ final class VivaRoutes {
     t.add(HttpMethod.POST, "/v1/ping", check::requireJson, Http.body(CHECK_BODY_LIMIT), ctx -> Http.json(ctx, 200, PING));
 
     Handler<RoutingContext> live = ctx -> Http.json(ctx, 200, UP);
-    Handler<RoutingContext> ready = ctx -> Http.json(ctx, s.ready().get() ? 200 : 503, s.ready().get() ? UP : DOWN);
+    RedisBackend redis = s.redis();
+    // Degraded Redis is still ready: the failure mode answers every decision (docs/operations.md).
+    Handler<RoutingContext> ready = redis == null
+        ? ctx -> Http.json(ctx, s.ready().get() ? 200 : 503, s.ready().get() ? UP : DOWN)
+        : ctx -> Http.json(ctx, s.ready().get() ? 200 : 503, Buffer.buffer((s.ready().get()
+            ? "{\"status\":\"UP\"" : "{\"status\":\"DOWN\",\"reason\":\"shutting down\"")
+            + ",\"store\":\"redis\",\"degraded\":" + redis.isDegraded() + "}"));
     t.add(HttpMethod.GET, "/health/live", live);
     t.add(HttpMethod.GET, "/livez", live);
     t.add(HttpMethod.GET, "/health/ready", ready);

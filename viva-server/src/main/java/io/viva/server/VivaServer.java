@@ -12,6 +12,7 @@ import io.vertx.core.http.HttpServerOptions;
 import io.vertx.ext.web.Router;
 import io.viva.core.Clock;
 import io.viva.core.InMemoryLimitStore;
+import io.viva.core.LimitStore;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -28,7 +29,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The running service: Vert.x with one HTTP server instance per event loop (all sharing one port),
- * an optional metrics port, the policy registry over an in-memory store, and the config file
+ * an optional metrics port, the policy registry over the store (in memory, or Redis), and the config file
  * watcher.
  *
  * <pre>{@code
@@ -43,7 +44,7 @@ public final class VivaServer implements AutoCloseable {
 
   private final ServerConfig config;
   private final Vertx vertx;
-  private final InMemoryLimitStore store;
+  private final LimitStore store;
   private final Metrics metrics;
   private final PolicyRegistry registry;
   private final AtomicBoolean ready = new AtomicBoolean();
@@ -61,7 +62,8 @@ public final class VivaServer implements AutoCloseable {
 
   private VivaServer(ServerConfig config, Options options) {
     this.config = config;
-    this.store = InMemoryLimitStore.builder().clock(options.clock()).maximumKeys(config.maxKeys()).build();
+    this.store = config.redis() != null ? new RedisBackend(config.redis(), options.clock())
+        : InMemoryLimitStore.builder().clock(options.clock()).maximumKeys(config.maxKeys()).build();
     this.metrics = new Metrics(store);
     this.registry = new PolicyRegistry(store, metrics, config.policies(),
         config.policiesFromFile() ? "file" : "defaults");
@@ -90,13 +92,15 @@ public final class VivaServer implements AutoCloseable {
     } catch (RuntimeException e) {
       server.vertx.close();
       server.metrics.close();
+      server.store.close();
       throw e;
     }
     return server;
   }
 
   private void doStart(Options options) {
-    VivaRoutes.Services services = new VivaRoutes.Services(config, registry, metrics, ready, openApi());
+    VivaRoutes.Services services = new VivaRoutes.Services(config, registry, metrics, ready, openApi(),
+        store instanceof RedisBackend r ? r : null);
     // A negative port makes every instance share one random port (Vert.x), so port 0 works with N instances.
     int listenPort = config.port() == 0 ? -1 : config.port();
     apiDeployment = await(vertx.deployVerticle(() -> new HttpVerticle(config, listenPort, router -> {
@@ -115,8 +119,9 @@ public final class VivaServer implements AutoCloseable {
       watcher.start();
     }
     ready.set(true);
-    LOG.info("viva started: mode={} listen={}:{} metrics={} event_loops={} policies={} ({}) config={} admin={}",
-        config.mode(), config.host(), port(), metricsPort() >= 0 ? "port " + metricsPort() : "/metrics on the API port",
+    LOG.info("viva started: mode={} store={} listen={}:{} metrics={} event_loops={} policies={} ({}) config={} admin={}",
+        config.mode(), store instanceof RedisBackend r ? "redis (" + r.where() + ", failure mode " + r.failureMode()
+            + (r.connected() ? ")" : ", not connected yet)") : "memory", config.host(), port(), metricsPort() >= 0 ? "port " + metricsPort() : "/metrics on the API port",
         config.eventLoops(), registry.snapshot().namespaces().size(), config.policiesFromFile() ? "from file" : "built-in defaults",
         config.configFile() != null ? config.configFile() + " (watched for changes)" : "none",
         config.adminEnabled() ? "enabled" : "disabled (set ADMIN_TOKEN to enable /admin/policies)");

@@ -122,4 +122,65 @@ class ServerConfigTest {
     assertThat(c.port()).isEqualTo(8080);
     assertThat(c.policiesFromFile()).isFalse();
   }
+
+  @Test
+  void redisStoreSettings() throws Exception {
+    ServerConfig memory = ServerConfig.load(null, Map.of());
+    assertThat(memory.store()).isEqualTo("memory");
+    assertThat(memory.redis()).isNull();
+
+    ServerConfig byUrl = ServerConfig.load(null, Map.of("REDIS_URL", "redis://:secret@cache:6380/2"));
+    assertThat(byUrl.store()).isEqualTo("redis");
+    assertThat(byUrl.redis()).isEqualTo(new ServerConfig.Redis("redis://:secret@cache:6380/2", null, "viva:", "local",
+        java.time.Duration.ofMillis(50)));
+    assertThat(byUrl.toString()).doesNotContain("secret");
+
+    ServerConfig byAddr = ServerConfig.load(null, Map.of("REDIS_ADDR", "cache:6379", "REDIS_FAILURE_MODE", "FAIL_OPEN",
+        "REDIS_TIMEOUT", "120ms", "REDIS_KEY_PREFIX", "rl:"));
+    assertThat(byAddr.redis()).isEqualTo(new ServerConfig.Redis("redis://cache:6379", null, "rl:", "fail_open",
+        java.time.Duration.ofMillis(120)));
+
+    ServerConfig cluster = ServerConfig.load(file("""
+        server:
+          store: redis
+        redis:
+          cluster_nodes: "a:7000, b:7001"
+          failure_mode: fail_closed
+          timeout: 1s
+        """), Map.of());
+    assertThat(cluster.redis().cluster()).isTrue();
+    assertThat(cluster.redis().clusterNodes()).containsExactly("a:7000", "b:7001");
+    assertThat(cluster.redis().failureMode()).isEqualTo("fail_closed");
+    assertThat(cluster.redis().timeout()).isEqualTo(java.time.Duration.ofSeconds(1));
+    assertThat(ServerConfig.load(null, Map.of("REDIS_CLUSTER_NODES", "a:7000")).redis().cluster()).isTrue();
+    assertThat(ServerConfig.load(null, Map.of("REDIS_URL", "rediss://cache:6379")).store()).isEqualTo("redis");
+    assertThat(ServerConfig.load(null, Map.of("REDIS_URL", "redis-sentinel://s1:26379/0#mymaster")).store())
+        .isEqualTo("redis");
+  }
+
+  @Test
+  void badRedisSettingsAreNamed() {
+    assertThatThrownBy(() -> ServerConfig.load(null, Map.of("STORE", "disk")))
+        .isInstanceOf(ConfigException.class).hasMessage("STORE: \"disk\" (expected: memory or redis)");
+    assertThatThrownBy(() -> ServerConfig.load(null, Map.of("STORE", "redis")))
+        .hasMessageStartingWith("STORE: \"redis\" without an address");
+    assertThatThrownBy(() -> ServerConfig.load(null, Map.of("STORE", "memory", "REDIS_ADDR", "h:1")))
+        .hasMessageStartingWith("STORE: \"memory\" but REDIS_ADDR is set");
+    assertThatThrownBy(() -> ServerConfig.load(null, Map.of("REDIS_URL", "http://:pw@h:1")))
+        .hasMessageStartingWith("REDIS_URL: \"http://***@h:1\" (expected: a URL such as");
+    assertThatThrownBy(() -> ServerConfig.load(null, Map.of("REDIS_ADDR", "localhost")))
+        .hasMessage("REDIS_ADDR: \"localhost\" (expected: host:port, e.g. localhost:6379)");
+    assertThatThrownBy(() -> ServerConfig.load(null, Map.of("REDIS_URL", "redis://h:1", "REDIS_ADDR", "h:1")))
+        .hasMessageStartingWith("REDIS_URL and REDIS_ADDR: both set");
+    assertThatThrownBy(() -> ServerConfig.load(null, Map.of("REDIS_ADDR", "h:1", "REDIS_FAILURE_MODE", "panic")))
+        .hasMessage("REDIS_FAILURE_MODE: \"panic\" (expected: one of fail_open, fail_closed, local)");
+    assertThatThrownBy(() -> ServerConfig.load(null, Map.of("REDIS_ADDR", "h:1", "REDIS_TIMEOUT", "0")))
+        .hasMessageStartingWith("REDIS_TIMEOUT: ");
+    assertThatThrownBy(() -> ServerConfig.load(null, Map.of("REDIS_ADDR", "h:1", "REDIS_KEY_PREFIX", "a{b}")))
+        .hasMessageStartingWith("REDIS_KEY_PREFIX: \"a{b}\"");
+    assertThatThrownBy(() -> ServerConfig.load(file("redis:\n  url: redis://h:1\n  pool: 3\n"), Map.of()))
+        .hasMessageContaining("redis.pool");
+    assertThatThrownBy(() -> ServerConfig.load(file("redis:\n  timeout: soon\n  addr: h:1\n"), Map.of()))
+        .hasMessageContaining("redis.timeout");
+  }
 }

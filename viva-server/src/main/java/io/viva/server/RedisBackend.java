@@ -1,0 +1,219 @@
+package io.viva.server;
+
+import io.lettuce.core.AbstractRedisClient;
+import io.lettuce.core.ClientOptions;
+import io.lettuce.core.RedisClient;
+import io.lettuce.core.RedisURI;
+import io.lettuce.core.SocketOptions;
+import io.lettuce.core.cluster.ClusterClientOptions;
+import io.lettuce.core.cluster.RedisClusterClient;
+import io.viva.core.Clock;
+import io.viva.core.Decision;
+import io.viva.core.InMemoryLimitStore;
+import io.viva.core.Limit;
+import io.viva.core.LimitStore;
+import io.viva.core.Policy;
+import io.viva.redis.FailureMode;
+import io.viva.redis.RedisLimitStore;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.LongAdder;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The server's Redis store: a {@link RedisLimitStore} with a failure mode, built once Redis can be
+ * reached. Lettuce's {@code connect()} is eager, so when Redis is down at startup the server does
+ * not fail: until the first connection succeeds (retried in the background every second), every
+ * decision is answered by the failure mode here, exactly as the store would answer it. From then
+ * on the store handles outages itself (Lettuce reconnects; timeouts, breaker and fallback as in
+ * docs/redis.md).
+ */
+final class RedisBackend implements LimitStore {
+
+  private static final Logger LOG = LoggerFactory.getLogger(RedisBackend.class);
+  static final Duration RETRY_INTERVAL = Duration.ofSeconds(1);
+  static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(2);
+
+  private final ServerConfig.Redis settings;
+  private final Clock clock;
+  private final FailureMode mode;
+  private final AbstractRedisClient client;
+  private final InMemoryLimitStore local;
+  private final ScheduledExecutorService retry;
+  private final LongAdder failures = new LongAdder();
+  private final LongAdder fallbacks = new LongAdder();
+  private volatile RedisLimitStore store;
+  private volatile boolean closed;
+
+  RedisBackend(ServerConfig.Redis settings, Clock clock) {
+    this.settings = settings;
+    this.clock = clock;
+    this.mode = FailureMode.valueOf(settings.failureMode().toUpperCase(Locale.ROOT));
+    this.local = mode == FailureMode.LOCAL ? InMemoryLimitStore.builder().clock(clock).build() : null;
+    SocketOptions socket = SocketOptions.builder().connectTimeout(CONNECT_TIMEOUT).build();
+    if (settings.cluster()) {
+      List<RedisURI> seeds = new ArrayList<>();
+      for (String node : settings.clusterNodes()) {
+        seeds.add(RedisURI.create(node.contains("://") ? node : "redis://" + node));
+      }
+      RedisClusterClient c = RedisClusterClient.create(seeds);
+      c.setOptions(ClusterClientOptions.builder().socketOptions(socket).build());
+      client = c;
+    } else {
+      RedisClient c = RedisClient.create(RedisURI.create(settings.url()));
+      c.setOptions(ClientOptions.builder().socketOptions(socket).build());
+      client = c;
+    }
+    retry = Executors.newSingleThreadScheduledExecutor(r -> {
+      Thread t = new Thread(r, "viva-redis-connect");
+      t.setDaemon(true);
+      return t;
+    });
+    if (!tryConnect(true)) {
+      retry.schedule(this::retryConnect, RETRY_INTERVAL.toMillis(), TimeUnit.MILLISECONDS);
+    }
+  }
+
+  private void retryConnect() {
+    if (closed || tryConnect(false)) {
+      return;
+    }
+    retry.schedule(this::retryConnect, RETRY_INTERVAL.toMillis(), TimeUnit.MILLISECONDS);
+  }
+
+  private synchronized boolean tryConnect(boolean first) {
+    if (closed) {
+      return true;
+    }
+    try {
+      RedisLimitStore.Builder b = settings.cluster()
+          ? RedisLimitStore.builder((RedisClusterClient) client) : RedisLimitStore.builder((RedisClient) client);
+      store = b.keyPrefix(settings.keyPrefix()).clock(clock).failureMode(mode)
+          .decisionTimeout(settings.timeout()).build();
+      LOG.info("redis store connected: {} (key prefix \"{}\", failure mode {}, timeout {})", where(),
+          settings.keyPrefix(), settings.failureMode(), DurationParser.format(settings.timeout()));
+      return true;
+    } catch (RuntimeException e) {
+      failures.increment();
+      if (first) {
+        LOG.warn("redis store: cannot connect to {} ({}); answering per failure mode {} and retrying every {}",
+            where(), e.getMessage(), settings.failureMode(), DurationParser.format(RETRY_INTERVAL));
+      } else {
+        LOG.debug("redis store: still cannot connect to {}: {}", where(), e.getMessage());
+      }
+      return false;
+    }
+  }
+
+  /** Where Redis is, for logs (without a password). */
+  String where() {
+    return settings.cluster() ? "cluster " + String.join(",", settings.clusterNodes())
+        : ServerConfig.Layer.redact(settings.url());
+  }
+
+  /** Whether a connection to Redis has been made (the store then handles outages itself). */
+  boolean connected() {
+    return store != null;
+  }
+
+  /** Whether decisions are being answered by the failure mode: not connected yet, or the breaker is open. */
+  boolean isDegraded() {
+    RedisLimitStore s = store;
+    return s == null || s.isDegraded();
+  }
+
+  /** Failed connection attempts plus Redis calls that failed or timed out. */
+  long failureCount() {
+    RedisLimitStore s = store;
+    return failures.sum() + (s == null ? 0 : s.failureCount());
+  }
+
+  /** Decisions answered by the failure mode. */
+  long fallbackCount() {
+    RedisLimitStore s = store;
+    return fallbacks.sum() + (s == null ? 0 : s.fallbackCount());
+  }
+
+  String failureMode() {
+    return settings.failureMode();
+  }
+
+  @Override
+  public Decision acquire(Policy policy, String key, long cost, String idempotencyKey) {
+    RedisLimitStore s = store;
+    return s != null ? s.acquire(policy, key, cost, idempotencyKey) : fallback(policy, key, cost, idempotencyKey);
+  }
+
+  @Override
+  public CompletionStage<Decision> acquireAsync(Policy policy, String key, long cost, String idempotencyKey) {
+    RedisLimitStore s = store;
+    return s != null ? s.acquireAsync(policy, key, cost, idempotencyKey)
+        : CompletableFuture.completedFuture(fallback(policy, key, cost, idempotencyKey));
+  }
+
+  /** What {@link RedisLimitStore} answers on a failure, for the time before the first connection. */
+  private Decision fallback(Policy policy, String key, long cost, String idempotencyKey) {
+    fallbacks.increment();
+    if (mode == FailureMode.LOCAL) {
+      return local.acquire(policy, key, cost, idempotencyKey);
+    }
+    long now = clock.micros();
+    List<Decision> parts = new ArrayList<>();
+    for (Limit limit : policy.limits()) {
+      if (mode == FailureMode.FAIL_OPEN) {
+        parts.add(Decision.of(limit, true, limit.burst(), limit.burst(), now, 0, now));
+      } else {
+        long retryAfter = RedisLimitStore.FAIL_CLOSED_RETRY_MICROS;
+        parts.add(Decision.of(limit, false, 0, 0, now + retryAfter, retryAfter, now));
+      }
+    }
+    return parts.size() == 1 ? parts.get(0) : Decision.combine(parts);
+  }
+
+  @Override
+  public void reset(Policy policy, String key) {
+    if (local != null) {
+      local.reset(policy, key);
+    }
+    RedisLimitStore s = store;
+    if (s != null) {
+      s.reset(policy, key);
+    }
+  }
+
+  @Override
+  public Clock clock() {
+    return clock;
+  }
+
+  @Override
+  public synchronized void close() {
+    closed = true;
+    retry.shutdownNow();
+    RedisLimitStore s = store;
+    try {
+      if (s != null) {
+        s.close();
+      }
+    } catch (RuntimeException e) {
+      LOG.warn("closing the redis store: {}", e.toString());
+    }
+    if (local != null) {
+      local.close();
+    }
+    client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
+  }
+
+  @Override
+  public String toString() {
+    return "RedisBackend[" + where() + "]";
+  }
+}

@@ -1,0 +1,196 @@
+package io.viva.server;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.viva.core.ManualClock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+
+/** The server on the Redis store, against real redis-server processes started here. */
+class RedisStoreIT {
+
+  static final String POLICIES = """
+      policies:
+        - namespace: default
+          limit: 100
+          window: 1m
+        - namespace: tiny
+          algorithm: fixed_window
+          limit: 2
+          window: 1h
+        - namespace: shared
+          algorithm: fixed_window
+          limit: 500
+          window: 1h
+        - namespace: shadowed
+          algorithm: fixed_window
+          limit: 1
+          window: 1h
+          shadow: true
+        - namespace: api_requests
+          limits:
+            - {algorithm: token_bucket, limit: 10, window: 1s, name: per_second}
+            - {algorithm: fixed_window, limit: 1000, window: 1d, name: daily}
+      """;
+
+  static ServerConfig redisConfig(String url, String failureMode, String timeout) {
+    return TestServer.config("""
+        server:
+          store: redis
+        redis:
+          url: %s
+          failure_mode: %s
+          timeout: %s
+        """.formatted(url, failureMode, timeout) + POLICIES);
+  }
+
+  static String check(String identifier, String namespace) {
+    return "{\"identifier\":\"" + identifier + "\",\"namespace\":\"" + namespace + "\"}";
+  }
+
+  static final List<String> HEADERS = List.of("RateLimit-Policy", "RateLimit", "X-RateLimit-Limit",
+      "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After");
+
+  /** The same requests on the same timeline get the same answers from the Redis and the in-memory store. */
+  @Test
+  void answersLikeTheInMemoryStore() throws Exception {
+    ManualClock memClock = ManualClock.at(Instant.parse("2026-01-15T10:00:00Z"));
+    ManualClock redisClock = ManualClock.at(Instant.parse("2026-01-15T10:00:00Z"));
+    try (RedisServer redis = RedisServer.start();
+        TestServer mem = TestServer.start(TestServer.config(POLICIES), TestServer.options(memClock));
+        TestServer red = TestServer.start(redisConfig(redis.url(), "fail_closed", "5s"),
+            TestServer.options(redisClock))) {
+      List<String[]> requests = new ArrayList<>();
+      for (int i = 0; i < 3; i++) {
+        requests.add(new String[] {"/v1/check", check("u1", "tiny")});
+      }
+      requests.add(new String[] {"/v1/check", check("u2", "shadowed")});
+      requests.add(new String[] {"/v1/check", check("u2", "shadowed")});
+      for (int i = 0; i < 12; i++) {
+        requests.add(new String[] {"/v1/check", check("u3", "api_requests")});
+      }
+      requests.add(new String[] {"/v1/check/batch", "{\"checks\":[" + check("b1", "tiny") + "," + check("b1", "tiny")
+          + "," + check("b1", "tiny") + "," + check("b2", "default") + "]}"});
+      for (int round = 0; round < 2; round++) {
+        for (String[] req : requests) {
+          TestServer.Response a = mem.post(req[0], req[1]);
+          TestServer.Response b = red.post(req[0], req[1]);
+          assertSame(a, b, req[1]);
+        }
+        memClock.advance(Duration.ofMillis(700));
+        redisClock.advance(Duration.ofMillis(700));
+      }
+      // Idempotency: a replay spends nothing, on both.
+      for (int i = 0; i < 3; i++) {
+        assertSame(mem.post("/v1/check", check("i1", "tiny"), "Idempotency-Key", "k1"),
+            red.post("/v1/check", check("i1", "tiny"), "Idempotency-Key", "k1"), "idempotent");
+      }
+      TestServer.Response afterReplays = red.post("/v1/check", check("i1", "tiny"));
+      assertThat(afterReplays.json().get("remaining").asLong()).isZero();
+      assertSame(mem.post("/v1/check", check("i1", "tiny")), afterReplays, "after replays");
+      // /allow, with its idempotency parameter.
+      for (int i = 0; i < 4; i++) {
+        String q = "/allow?user_id=a1&resource=tiny" + (i < 2 ? "&idempotency=x" : "");
+        assertSame(mem.post(q, null), red.post(q, null), q);
+      }
+      assertThat(redis.keys("viva:*")).isNotEmpty();
+      TestServer.Response ready = red.get("/health/ready");
+      assertThat(ready.status()).isEqualTo(200);
+      assertThat(ready.json().get("store").asText()).isEqualTo("redis");
+      assertThat(ready.json().get("degraded").asBoolean()).isFalse();
+      assertThat(red.metric("viva_store_degraded", "")).isZero();
+      assertThat(red.get("/metrics").body()).doesNotContain("rate_limit_active_keys");
+    }
+  }
+
+  private static void assertSame(TestServer.Response memory, TestServer.Response redis, String what) {
+    assertThat(redis.status()).as(what).isEqualTo(memory.status());
+    JsonNode a = memory.json();
+    JsonNode b = redis.json();
+    assertThat(b).as(what).isEqualTo(a);
+    for (String h : HEADERS) {
+      assertThat(redis.header(h)).as(what + " " + h).isEqualTo(memory.header(h));
+    }
+  }
+
+  /** Two servers on one Redis share the limit: 8 threads x 200 requests, alternating, admit exactly 500. */
+  @Test
+  void twoServersShareOneLimit() throws Exception {
+    try (RedisServer redis = RedisServer.start();
+        TestServer one = TestServer.start(redisConfig(redis.url(), "fail_closed", "10s"));
+        TestServer two = TestServer.start(redisConfig(redis.url(), "fail_closed", "10s"))) {
+      AtomicInteger allowed = new AtomicInteger();
+      AtomicInteger denied = new AtomicInteger();
+      ExecutorService pool = Executors.newFixedThreadPool(8);
+      try {
+        List<Future<?>> futures = new ArrayList<>();
+        for (int t = 0; t < 8; t++) {
+          int thread = t;
+          futures.add(pool.submit(() -> {
+            for (int i = 0; i < 200; i++) {
+              TestServer server = (i + thread) % 2 == 0 ? one : two;
+              int status = server.post("/v1/check", check("hammered", "shared")).status();
+              if (status == 200) {
+                allowed.incrementAndGet();
+              } else if (status == 429) {
+                denied.incrementAndGet();
+              } else {
+                throw new AssertionError("status " + status);
+              }
+            }
+            return null;
+          }));
+        }
+        for (Future<?> f : futures) {
+          f.get();
+        }
+      } finally {
+        pool.shutdown();
+      }
+      assertThat(allowed.get()).isEqualTo(500);
+      assertThat(denied.get()).isEqualTo(1600 - 500);
+      assertThat(one.metric("viva_store_fallbacks_total", "") + two.metric("viva_store_fallbacks_total", ""))
+          .isZero();
+    }
+  }
+
+  /** Redis down at startup: the server starts, answers from memory (local), then switches to Redis once it is up. */
+  @Test
+  void startsWhileRedisIsDownThenUsesItOnceUp() throws Exception {
+    int port = RedisServer.freePort();
+    try (TestServer server = TestServer.start(redisConfig("redis://127.0.0.1:" + port, "local", "2s"))) {
+      TestServer.Response ready = server.get("/health/ready");
+      assertThat(ready.status()).isEqualTo(200);
+      assertThat(ready.json().get("store").asText()).isEqualTo("redis");
+      assertThat(ready.json().get("degraded").asBoolean()).isTrue();
+      // Local decisions: the limit holds in this process.
+      assertThat(server.post("/v1/check", check("down", "tiny")).status()).isEqualTo(200);
+      assertThat(server.post("/v1/check", check("down", "tiny")).status()).isEqualTo(200);
+      assertThat(server.post("/v1/check", check("down", "tiny")).status()).isEqualTo(429);
+      assertThat(server.metric("viva_store_degraded", "")).isEqualTo(1.0);
+      assertThat(server.metric("viva_store_fallbacks_total", "")).isGreaterThanOrEqualTo(3.0);
+      assertThat(server.metric("viva_store_failures_total", "")).isGreaterThanOrEqualTo(1.0);
+
+      try (RedisServer redis = RedisServer.start(port)) {
+        await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
+          server.post("/v1/check", check("up", "tiny"));
+          assertThat(redis.keys("viva:*up*")).isNotEmpty();
+        });
+        assertThat(server.get("/health/ready").json().get("degraded").asBoolean()).isFalse();
+        assertThat(server.metric("viva_store_degraded", "")).isZero();
+        // Redis state is fresh: the identifier limited locally during the outage starts over.
+        assertThat(server.post("/v1/check", check("down", "tiny")).status()).isEqualTo(200);
+        assertThat(redis.keys("viva:*down*")).isNotEmpty();
+      }
+    }
+  }
+}
