@@ -9,6 +9,7 @@ import io.lettuce.core.api.async.RedisScriptingAsyncCommands;
 import io.lettuce.core.cluster.RedisClusterClient;
 import io.lettuce.core.cluster.api.StatefulRedisClusterConnection;
 import io.lettuce.core.cluster.api.async.RedisClusterAsyncCommands;
+import io.viva.core.Algorithm;
 import io.viva.core.Clock;
 import io.viva.core.Decision;
 import io.viva.core.InMemoryLimitStore;
@@ -446,12 +447,25 @@ public final class RedisLimitStore implements LimitStore {
         // Two equal limits in one policy keep separate state, as they do in the engine.
         int k = seen.merge(id, 1, Integer::sum);
         suffixes[i] = k == 1 ? id : id + '#' + k;
-        long[] p = LimitParams.of(limit);
-        for (int j = 0; j < 6; j++) {
-          args[5 + 6 * i + j] = Long.toString(p[j]);
+        args[5 + 6 * i] = Integer.toString(scriptCode(limit.algorithm()));
+        long[] p = limit.algorithmImpl().parameters();
+        for (int j = 0; j < 5; j++) {
+          args[6 + 6 * i + j] = Long.toString(p[j]);
         }
       }
     }
+  }
+
+  /** The algorithm codes of viva.lua's dispatch (see its header). */
+  private static int scriptCode(Algorithm algorithm) {
+    return switch (algorithm) {
+      case TOKEN_BUCKET -> 1;
+      case GCRA -> 2;
+      case LEAKY_BUCKET -> 3;
+      case FIXED_WINDOW -> 4;
+      case SLIDING_WINDOW -> 5;
+      case SLIDING_LOG -> 6;
+    };
   }
 
   private static String loadScript() {

@@ -19,7 +19,7 @@ Design
 
 KEYS: one state key per limit (KEYS[1..n]), then the idempotency hash (KEYS[n + 1]).
 ARGV: now, cost, idempotency TTL (us), n, idempotency id ('' for none), then per limit
-      six values: algorithm code and five derived parameters (RedisLimitStore.params):
+      six values: algorithm code and five derived parameters (LimitAlgorithm.parameters() in viva-core):
         1 token_bucket    unit, rate, capacity
         2 gcra            unit, rate, capacity (tau), maxLag
         3 leaky_bucket    unit, rate, capacity

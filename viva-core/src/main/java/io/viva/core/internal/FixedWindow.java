@@ -59,4 +59,9 @@ final class FixedWindow extends LimitAlgorithm {
   public long[] commit(long[] state, long cost, long now, Outcome out) {
     return commitFixed(state, 2, out);
   }
+
+  @Override
+  public long[] parameters() {
+    return new long[] {limit, window, 0, 0, 0};
+  }
 }

@@ -70,4 +70,9 @@ final class LeakyBucket extends LimitAlgorithm {
   public long[] commit(long[] state, long cost, long now, Outcome out) {
     return commitFixed(state, 2, out);
   }
+
+  @Override
+  public long[] parameters() {
+    return new long[] {scale.unit, scale.rate, scale.capacity, 0, 0};
+  }
 }

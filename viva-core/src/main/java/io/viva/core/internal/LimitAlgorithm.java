@@ -39,6 +39,13 @@ public abstract sealed class LimitAlgorithm
    */
   public abstract long[] commit(long[] state, long cost, long now, Outcome out);
 
+  /**
+   * The five integers the algorithm derives from its limit, window and burst, in the order the
+   * Redis store's Lua twin takes them (unused trailing values are 0). Derived here, once, so that
+   * no store repeats the derivation.
+   */
+  public abstract long[] parameters();
+
   /** The most a single request may cost: the burst for buckets, the limit for windows. */
   public final long capacity() {
     return capacity;

@@ -141,4 +141,9 @@ final class SlidingLog extends LimitAlgorithm {
     bigger[2] = s[2];
     return bigger;
   }
+
+  @Override
+  public long[] parameters() {
+    return new long[] {limit, window, 0, 0, 0};
+  }
 }

@@ -59,11 +59,6 @@ final class SlidingWindow extends LimitAlgorithm {
     this.scaledLimit = limit * ticks;
   }
 
-  /** The weighting resolution in microseconds. */
-  long tick() {
-    return tick;
-  }
-
   @Override
   public void evaluate(long[] state, long cost, long now, Outcome out) {
     final long n = ticks;
@@ -125,5 +120,10 @@ final class SlidingWindow extends LimitAlgorithm {
   @Override
   public long[] commit(long[] state, long cost, long now, Outcome out) {
     return commitFixed(state, 3, out);
+  }
+
+  @Override
+  public long[] parameters() {
+    return new long[] {limit, window, tick, ticks, scaledLimit};
   }
 }
