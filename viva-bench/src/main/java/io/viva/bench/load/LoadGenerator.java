@@ -30,9 +30,9 @@ import org.HdrHistogram.Histogram;
  *       connections each keep {@code --depth} requests in flight (HTTP/1.1 pipelining when depth
  *       &gt; 1), for the maximum throughput;</li>
  *   <li><b>open loop</b> ({@code --rate R}): requests are sent on a fixed schedule of R per second
- *       whatever the server does, and each latency is measured from the request's scheduled time
- *       (at 1 ms pacing resolution), not its actual send time, so a stalled server cannot hide its
- *       stall (no coordinated omission).</li>
+ *       whatever the server does, paced by a dedicated thread at tens of microseconds, and each
+ *       latency is measured from the request's scheduled time, not its actual send time, so a
+ *       stalled server cannot hide its stall (no coordinated omission).</li>
  * </ul>
  *
  * Latencies go into an HdrHistogram (microsecond resolution); the result is one markdown table
@@ -172,26 +172,39 @@ public final class LoadGenerator {
   }
 
   private void openLoop(Vertx vertx, HttpClient client, String path, long start, long end, CountDownLatch done) {
+    // Vert.x timers tick at 1 ms at best, which would add up to a millisecond of pacing error to
+    // every latency (requests due within a tick would leave together). A pacer thread parks for a
+    // few tens of microseconds at a time instead and hands the requests that fell due to the event
+    // loop in one task; each keeps its exact scheduled time, so the error is the park granularity
+    // (~60 µs with Linux's default timer slack) rather than the timer's.
     double intervalNanos = 1e9 / rate;
-    long[] issued = {0};
-    vertx.setPeriodic(1, id -> {
-      long now = System.nanoTime();
-      if (now >= end || stopping) {
-        vertx.cancelTimer(id);
-        done.countDown();
-        return;
+    io.vertx.core.Context context = vertx.getOrCreateContext();
+    long parkNanos = Math.max(10_000L, Math.min(50_000L, (long) (intervalNanos / 2)));
+    Thread pacer = new Thread(() -> {
+      long issued = 0;
+      while (!stopping) {
+        long now = System.nanoTime();
+        if (now >= end) {
+          break;
+        }
+        long due = (long) ((now - start) / intervalNanos);
+        if (due > issued) {
+          long from = issued;
+          long to = due;
+          issued = due;
+          context.runOnContext(v -> {
+            for (long i = from; i < to; i++) {
+              long intended = start + (long) (i * intervalNanos);
+              send(client, path).onComplete(ar -> record(intended, ar.succeeded() ? ar.result() : -1));
+            }
+          });
+        }
+        java.util.concurrent.locks.LockSupport.parkNanos(parkNanos);
       }
-      long due = (long) ((now - start) / intervalNanos);
-      // Requests are paced by a 1 ms timer, so those due within the last tick go out together; a
-      // request's clock starts at its scheduled time or this tick, whichever is later. A tick that
-      // fires late (a stalled client or a backed-up event loop) still counts in full.
-      long tick = now - 1_000_000L;
-      while (issued[0] < due) {
-        long intended = Math.max(start + (long) (issued[0] * intervalNanos), tick);
-        issued[0]++;
-        send(client, path).onComplete(ar -> record(intended, ar.succeeded() ? ar.result() : -1));
-      }
-    });
+      done.countDown();
+    }, "load-pacer");
+    pacer.setDaemon(true);
+    pacer.start();
   }
 
   private Future<Integer> send(HttpClient client, String path) {
