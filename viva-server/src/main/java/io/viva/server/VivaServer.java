@@ -13,6 +13,8 @@ import io.vertx.ext.web.Router;
 import io.viva.core.Clock;
 import io.viva.core.InMemoryLimitStore;
 import io.viva.core.LimitStore;
+import io.viva.server.admin.AuditSink;
+import io.viva.server.admin.TrafficRecorder;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -41,12 +43,17 @@ import org.slf4j.LoggerFactory;
 public final class VivaServer implements AutoCloseable {
 
   private static final Logger LOG = LoggerFactory.getLogger(VivaServer.class);
+  /** Keys each top-offenders summary keeps: the error bound is denials / this (docs/admin.md). */
+  static final int OFFENDER_CAPACITY = 256;
 
   private final ServerConfig config;
   private final Vertx vertx;
   private final LimitStore store;
   private final Metrics metrics;
   private final PolicyRegistry registry;
+  /** Decisions and top offenders for the admin API (docs/admin.md). */
+  private final TrafficRecorder traffic;
+  private StatsSampler sampler;
   private final AtomicBoolean ready = new AtomicBoolean();
   private final AtomicBoolean stopped = new AtomicBoolean();
   private final AtomicInteger port = new AtomicInteger(-1);
@@ -65,7 +72,8 @@ public final class VivaServer implements AutoCloseable {
     this.store = config.redis() != null ? new RedisBackend(config.redis(), options.clock())
         : InMemoryLimitStore.builder().clock(options.clock()).maximumKeys(config.maxKeys()).build();
     this.metrics = new Metrics(store);
-    this.registry = new PolicyRegistry(store, metrics, config.policies(),
+    this.traffic = new TrafficRecorder(store.clock()::micros, OFFENDER_CAPACITY);
+    this.registry = new PolicyRegistry(new ObservedLimitStore(store, traffic), metrics, config.policies(),
         config.policiesFromFile() ? "file" : "defaults");
     this.vertx = Vertx.vertx(new VertxOptions()
         .setEventLoopPoolSize(config.eventLoops())
@@ -91,6 +99,9 @@ public final class VivaServer implements AutoCloseable {
       server.doStart(options);
     } catch (RuntimeException e) {
       server.vertx.close();
+      if (server.sampler != null) {
+        server.sampler.close();
+      }
       server.metrics.close();
       server.store.close();
       throw e;
@@ -99,8 +110,10 @@ public final class VivaServer implements AutoCloseable {
   }
 
   private void doStart(Options options) {
+    sampler = new StatsSampler(traffic, metrics);
     VivaRoutes.Services services = new VivaRoutes.Services(config, registry, metrics, ready, openApi(),
-        store instanceof RedisBackend r ? r : null);
+        store instanceof RedisBackend r ? r : null, new InsightApi.Sources(traffic, sampler, store,
+            store instanceof RedisBackend r ? r : null, AuditSink.log()));
     // A negative port makes every instance share one random port (Vert.x), so port 0 works with N instances.
     int listenPort = config.port() == 0 ? -1 : config.port();
     apiDeployment = await(vertx.deployVerticle(() -> new HttpVerticle(config, listenPort, router -> {
@@ -176,6 +189,9 @@ public final class VivaServer implements AutoCloseable {
       Thread.currentThread().interrupt();
     } catch (ExecutionException | TimeoutException e) {
       LOG.warn("Vert.x did not close cleanly: {}", e.toString());
+    }
+    if (sampler != null) {
+      sampler.close();
     }
     metrics.close();
     store.close();

@@ -1,0 +1,24 @@
+package io.viva.server.admin;
+
+import net.logstash.logback.marker.LogstashMarker;
+import net.logstash.logback.marker.Markers;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/** Audit events as structured log lines (fields {@code audit_*}) on the logger {@code io.viva.audit}. */
+enum LogAuditSink implements AuditSink {
+  INSTANCE;
+
+  private static final Logger AUDIT = LoggerFactory.getLogger("io.viva.audit");
+
+  @Override
+  public void record(Event e) {
+    LogstashMarker fields = Markers.append("audit_action", e.action())
+        .and(Markers.append("audit_principal", e.principal()))
+        .and(Markers.append("audit_target", e.target()))
+        .and(Markers.append("audit_at", e.at().toString()))
+        .and(Markers.append("request_id", e.requestId()))
+        .and(Markers.append("audit_details", e.details()));
+    AUDIT.info(fields, "audit {} by {} on {}", e.action(), e.principal(), e.target());
+  }
+}
