@@ -44,13 +44,15 @@ final class DashboardAssets {
     contents = Map.copyOf(m);
   }
 
-  /** {@code GET /dashboard}: to the directory, so relative asset paths resolve. */
-  void redirect(RoutingContext ctx) {
-    ctx.response().setStatusCode(302).putHeader("Location", "/dashboard/").end();
-  }
-
-  /** {@code GET /dashboard/}: the page. */
+  /**
+   * {@code GET /dashboard/}: the page; {@code GET /dashboard} (the router matches both) redirects
+   * to the directory, so the page's relative asset paths resolve.
+   */
   void index(RoutingContext ctx) {
+    if (!ctx.request().path().endsWith("/")) {
+      ctx.response().setStatusCode(302).putHeader("Location", "/dashboard/").end();
+      return;
+    }
     serve(ctx, "index.html");
   }
 

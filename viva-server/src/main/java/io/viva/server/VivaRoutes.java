@@ -100,8 +100,7 @@ final class VivaRoutes {
     t.add(HttpMethod.GET, "/admin/resources", admin::authorize, insight::resources);
     t.add(HttpMethod.POST, "/admin/reset", admin::authorize, Http.body(InsightApi.RESET_BODY_LIMIT), insight::reset);
     DashboardAssets dashboard = new DashboardAssets();
-    t.add(HttpMethod.GET, "/dashboard", dashboard::redirect);
-    t.add(HttpMethod.GET, "/dashboard/", dashboard::index);
+    t.add(HttpMethod.GET, "/dashboard", dashboard::index);
     t.add(HttpMethod.GET, "/dashboard/:asset", dashboard::asset);
   }
 

@@ -171,6 +171,9 @@ public final class TrafficRecorder {
           if (hb != null && hb.hour == i) {
             hb.traffic.forEach((ns, t) -> traffic.merge(ns, t, (x, y) -> x.plus(y.allowed, y.denied)));
             parts.add(hb.offenders);
+          } else {
+            // Not closed yet (no decision since that hour ended): its minutes are still in the ring.
+            collectMinutes(i * 60, i * 60 + 59, traffic, parts);
           }
         }
         collectMinutes(h * 60, m, traffic, parts);
