@@ -92,6 +92,8 @@
       const xs = s.series.map((p) => p.t / 1000);
       rateChart.setData([xs, s.series.map((p) => p.allowed), s.series.map((p) => p.denied)]);
       latencyChart.setData([xs, s.series.map((p) => p.p50), s.series.map((p) => p.p99)]);
+      $('chart-rate').dataset.points = String(xs.length);
+      $('chart-rate').dataset.lastDenied = String(s.series.length ? s.series[s.series.length - 1].denied : 0);
     }
     $('app').dataset.updates = String((Number($('app').dataset.updates) || 0) + 1);
   }
