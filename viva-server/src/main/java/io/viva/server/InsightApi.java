@@ -43,7 +43,24 @@ final class InsightApi {
 
   /** What the admin views read, built once per server and shared by every event loop. */
   record Sources(TrafficRecorder traffic, StatsSampler sampler, LimitStore store, RedisBackend redis,
-      AuditSink audit) {}
+      AuditSink audit, SharedTraffic shared) {}
+
+  /** Windows as seen by every instance ({@code cluster}, via Redis) or by this one ({@code instance}). */
+  private record Views(Map<TrafficRecorder.Window, TrafficRecorder.View> byWindow, String scope, int instances,
+      String problem) {
+
+    TrafficRecorder.View get(TrafficRecorder.Window w) {
+      return byWindow.get(w);
+    }
+
+    void describe(ObjectNode out) {
+      out.put("scope", scope);
+      out.put("instances", instances);
+      if (problem != null) {
+        out.put("scope_problem", problem);
+      }
+    }
+  }
 
   private final PolicyRegistry registry;
   private final Sources sources;
@@ -56,22 +73,29 @@ final class InsightApi {
   // ---- GET /admin/stats ----------------------------------------------------------------------
 
   void stats(RoutingContext ctx) {
+    withViews(ctx, List.of(TrafficRecorder.Window.values()), views -> stats(ctx, views));
+  }
+
+  private void stats(RoutingContext ctx, Views views) {
     ObjectNode root = ConfigTree.JSON.createObjectNode();
     root.put("at", Instant.now().toString());
     TrafficRecorder.Traffic totals = sources.traffic().totals();
     ObjectNode t = root.putObject("totals");
     t.put("allowed", totals.allowed());
     t.put("denied", totals.denied());
+    views.describe(root);
     ObjectNode windows = root.putObject("windows");
     for (TrafficRecorder.Window w : TrafficRecorder.Window.values()) {
-      TrafficRecorder.View v = sources.traffic().view(w);
+      TrafficRecorder.View v = views.get(w);
       ObjectNode wn = windows.putObject(w.label());
       window(wn, v);
       TrafficRecorder.Traffic sum = v.total();
       wn.put("allowed", sum.allowed());
       wn.put("denied", sum.denied());
       if (w == TrafficRecorder.Window.MINUTE) {
-        offenders(root.putObject("top_offenders"), v, DEFAULT_LIMIT, null);
+        ObjectNode top = root.putObject("top_offenders");
+        offenders(top, v, DEFAULT_LIMIT, null);
+        views.describe(top);
       }
     }
     StatsSampler.Point now = sources.sampler().now(10);
@@ -136,9 +160,12 @@ final class InsightApi {
     if (namespace != null && registry.snapshot().get(namespace) == null) {
       throw unknownNamespace(namespace);
     }
-    ObjectNode root = ConfigTree.JSON.createObjectNode();
-    offenders(root, sources.traffic().view(window), limit, namespace);
-    Http.json(ctx, 200, write(root));
+    withViews(ctx, List.of(window), views -> {
+      ObjectNode root = ConfigTree.JSON.createObjectNode();
+      offenders(root, views.get(window), limit, namespace);
+      views.describe(root);
+      Http.json(ctx, 200, write(root));
+    });
   }
 
   private void offenders(ObjectNode out, TrafficRecorder.View v, int limit, String namespace) {
@@ -266,12 +293,14 @@ final class InsightApi {
   // ---- GET /admin/resources ------------------------------------------------------------------
 
   void resources(RoutingContext ctx) {
+    withViews(ctx, List.of(TrafficRecorder.Window.values()), all -> resources(ctx, all));
+  }
+
+  private void resources(RoutingContext ctx, Views all) {
     PolicyRegistry.Snapshot snapshot = registry.snapshot();
-    Map<TrafficRecorder.Window, TrafficRecorder.View> views = new LinkedHashMap<>();
-    for (TrafficRecorder.Window w : TrafficRecorder.Window.values()) {
-      views.put(w, sources.traffic().view(w));
-    }
+    Map<TrafficRecorder.Window, TrafficRecorder.View> views = all.byWindow();
     ObjectNode root = ConfigTree.JSON.createObjectNode();
+    all.describe(root);
     root.put("version", snapshot.version());
     root.put("source", snapshot.source());
     root.put("loaded_at", snapshot.loadedAt().toString());
@@ -378,6 +407,47 @@ final class InsightApi {
   }
 
   // ---- shared --------------------------------------------------------------------------------
+
+  /**
+   * Computes the windows and hands them to {@code respond} on the request's context: from this
+   * instance's memory at once, or, with Redis, merged over every instance on a worker thread
+   * (blocking Redis reads), falling back to this instance's own view if Redis does not answer.
+   */
+  private void withViews(RoutingContext ctx, List<TrafficRecorder.Window> windows,
+      java.util.function.Consumer<Views> respond) {
+    SharedTraffic shared = sources.shared();
+    if (shared == null) {
+      respond.accept(localViews(windows, null));
+      return;
+    }
+    ctx.vertx().executeBlocking(() -> {
+      Map<TrafficRecorder.Window, TrafficRecorder.View> out = new LinkedHashMap<>();
+      for (TrafficRecorder.Window w : windows) {
+        out.put(w, sources.traffic().view(w, shared));
+      }
+      return new Views(out, "cluster", shared.instances(), null);
+    }, false).onComplete(ar -> {
+      try {
+        if (ar.succeeded()) {
+          respond.accept(ar.result());
+        } else {
+          shared.drop();
+          respond.accept(localViews(windows, "redis: " + ar.cause().getClass().getSimpleName()
+              + "; showing this instance only"));
+        }
+      } catch (RuntimeException e) {
+        ctx.fail(e);
+      }
+    });
+  }
+
+  private Views localViews(List<TrafficRecorder.Window> windows, String problem) {
+    Map<TrafficRecorder.Window, TrafficRecorder.View> out = new LinkedHashMap<>();
+    for (TrafficRecorder.Window w : windows) {
+      out.put(w, sources.traffic().view(w));
+    }
+    return new Views(out, "instance", 1, problem);
+  }
 
   private static void checkIdentifier(String id, String what) {
     if (id == null || id.isEmpty()) {

@@ -54,6 +54,8 @@ public final class VivaServer implements AutoCloseable {
   /** Decisions and top offenders for the admin API (docs/admin.md). */
   private final TrafficRecorder traffic;
   private StatsSampler sampler;
+  /** With Redis: the admin views merged over every instance. */
+  private SharedTraffic shared;
   private final AtomicBoolean ready = new AtomicBoolean();
   private final AtomicBoolean stopped = new AtomicBoolean();
   private final AtomicInteger port = new AtomicInteger(-1);
@@ -102,6 +104,9 @@ public final class VivaServer implements AutoCloseable {
       if (server.sampler != null) {
         server.sampler.close();
       }
+      if (server.shared != null) {
+        server.shared.close();
+      }
       server.metrics.close();
       server.store.close();
       throw e;
@@ -111,9 +116,10 @@ public final class VivaServer implements AutoCloseable {
 
   private void doStart(Options options) {
     sampler = new StatsSampler(traffic, metrics);
+    shared = config.redis() != null ? new SharedTraffic(config.redis(), traffic) : null;
     VivaRoutes.Services services = new VivaRoutes.Services(config, registry, metrics, ready, openApi(),
         store instanceof RedisBackend r ? r : null, new InsightApi.Sources(traffic, sampler, store,
-            store instanceof RedisBackend r ? r : null, AuditSink.log()));
+            store instanceof RedisBackend r ? r : null, AuditSink.log(), shared));
     // A negative port makes every instance share one random port (Vert.x), so port 0 works with N instances.
     int listenPort = config.port() == 0 ? -1 : config.port();
     apiDeployment = await(vertx.deployVerticle(() -> new HttpVerticle(config, listenPort, router -> {
@@ -192,6 +198,9 @@ public final class VivaServer implements AutoCloseable {
     }
     if (sampler != null) {
       sampler.close();
+    }
+    if (shared != null) {
+      shared.close();
     }
     metrics.close();
     store.close();

@@ -80,6 +80,18 @@ public final class TrafficRecorder {
     }
   }
 
+  /** One bucket (a minute or an hour) of one instance: decisions by namespace and its denials summary. */
+  public record Part(Map<String, Traffic> traffic, HeavyHitters offenders) {}
+
+  /** Where a view reads its buckets from: one instance's, or every instance's. */
+  public interface Parts {
+    /** The parts (one per instance that saw anything) of epoch minute {@code minute}. */
+    List<Part> minute(long minute);
+
+    /** The parts of epoch hour {@code hour}. */
+    List<Part> hour(long hour);
+  }
+
   /** Joins namespace and identifier in a summary key; neither a namespace nor a policy name holds it. */
   public static final char SEPARATOR = '\u0000';
 
@@ -147,39 +159,97 @@ public final class TrafficRecorder {
     return new Traffic(allowedTotal.sum(), deniedTotal.sum());
   }
 
-  /** What {@code window} saw, up to now. */
+  /** What {@code window} saw, up to now, on this instance. */
   public View view(Window window) {
+    return view(window, localParts());
+  }
+
+  /**
+   * What {@code window} saw, up to now, with the minutes and hours read from {@code source}: this
+   * instance's own buckets ({@link #localParts()}), or those of every instance (read from Redis,
+   * the parts being summaries of disjoint streams, so their merge keeps the error bound).
+   */
+  public View view(Window window, Parts source) {
     long now = clock.getAsLong();
     long m = Math.floorDiv(now, MINUTE_MICROS);
-    Map<String, Traffic> traffic = new HashMap<>();
-    List<HeavyHitters> parts = new ArrayList<>();
-    long from;
-    switch (window) {
+    long h = Math.floorDiv(m, 60);
+    List<Part> parts = new ArrayList<>();
+    long from = switch (window) {
       case MINUTE -> {
-        from = (m - 1) * MINUTE_MICROS;
-        collectMinutes(m - 1, m, traffic, parts);
+        for (long i = m - 1; i <= m; i++) {
+          parts.addAll(source.minute(i));
+        }
+        yield (m - 1) * MINUTE_MICROS;
       }
       case HOUR -> {
-        from = (m - 59) * MINUTE_MICROS;
-        collectMinutes(m - 59, m, traffic, parts);
-      }
-      default -> {
-        long h = Math.floorDiv(m, 60);
-        from = (h - 23) * 60 * MINUTE_MICROS;
-        for (long i = h - 23; i < h; i++) {
-          Hour hb = hours.get(index(i, HOURS));
-          if (hb != null && hb.hour == i) {
-            hb.traffic.forEach((ns, t) -> traffic.merge(ns, t, (x, y) -> x.plus(y.allowed, y.denied)));
-            parts.add(hb.offenders);
-          } else {
-            // Not closed yet (no decision since that hour ended): its minutes are still in the ring.
-            collectMinutes(i * 60, i * 60 + 59, traffic, parts);
-          }
+        for (long i = m - 59; i <= m; i++) {
+          parts.addAll(source.minute(i));
         }
-        collectMinutes(h * 60, m, traffic, parts);
+        yield (m - 59) * MINUTE_MICROS;
       }
+      case DAY -> {
+        for (long i = h - 23; i <= h; i++) {
+          parts.addAll(source.hour(i));
+        }
+        yield (h - 23) * 60 * MINUTE_MICROS;
+      }
+    };
+    Map<String, Traffic> traffic = new HashMap<>();
+    List<HeavyHitters> summaries = new ArrayList<>(parts.size());
+    for (Part p : parts) {
+      p.traffic().forEach((ns, t) -> traffic.merge(ns, t, (x, y) -> x.plus(y.allowed, y.denied)));
+      summaries.add(p.offenders());
     }
-    return new View(window, from, now, traffic, HeavyHitters.merge(parts, capacity));
+    return new View(window, from, now, traffic, HeavyHitters.merge(summaries, capacity));
+  }
+
+  /** The current epoch minute by this recorder's clock. */
+  public long currentMinute() {
+    return Math.floorDiv(clock.getAsLong(), MINUTE_MICROS);
+  }
+
+  /** This instance's buckets. */
+  public Parts localParts() {
+    return new Parts() {
+      @Override
+      public List<Part> minute(long minute) {
+        Part p = localMinute(minute);
+        return p == null ? List.of() : List.of(p);
+      }
+
+      @Override
+      public List<Part> hour(long hour) {
+        Part p = localHour(hour);
+        return p == null ? List.of() : List.of(p);
+      }
+    };
+  }
+
+  /** This instance's epoch minute {@code minute}, or null if it saw nothing then (or it left the ring). */
+  public Part localMinute(long minute) {
+    Minute b = minutes.get(index(minute, MINUTES));
+    if (b == null || b.minute != minute) {
+      return null;
+    }
+    Map<String, Traffic> traffic = new HashMap<>();
+    b.addTo(traffic);
+    return new Part(traffic, b.offenders());
+  }
+
+  /**
+   * This instance's epoch hour {@code hour}: its hour bucket once closed, else the merge of its
+   * minutes still in the ring (the current hour, or one that ended with no decision since); null
+   * if nothing.
+   */
+  public Part localHour(long hour) {
+    Hour hb = hours.get(index(hour, HOURS));
+    if (hb != null && hb.hour == hour) {
+      return new Part(hb.traffic, hb.offenders);
+    }
+    Map<String, Traffic> traffic = new HashMap<>();
+    List<HeavyHitters> parts = new ArrayList<>();
+    collectMinutes(hour * 60, hour * 60 + 59, traffic, parts);
+    return parts.isEmpty() ? null : new Part(traffic, HeavyHitters.merge(parts, capacity));
   }
 
   private void collectMinutes(long first, long last, Map<String, Traffic> traffic, List<HeavyHitters> parts) {
