@@ -86,7 +86,9 @@
     $('p99').textContent = s.latency_ms.p99 === null ? '–' : s.latency_ms.p99.toFixed(3) + ' ms';
     $('active-keys').textContent = s.active_keys === null ? 'n/a' : fmt(s.active_keys);
     $('store').textContent = st.type + (st.degraded ? ' (degraded)' : '');
-    $('mode').textContent = s.namespaces + ' namespaces · policies v' + s.policies_version;
+    $('mode').textContent = s.namespaces + ' namespaces · policies v' + s.policies_version + ' · ' +
+      (s.scope === 'cluster' ? 'windows merged over ' + s.instances + ' instances' : 'this instance') +
+      (s.scope_problem ? ' (' + s.scope_problem + ')' : '');
     ensureCharts();
     if (rateChart) {
       const xs = s.series.map((p) => p.t / 1000);
