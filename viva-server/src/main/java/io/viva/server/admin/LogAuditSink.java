@@ -5,11 +5,21 @@ import net.logstash.logback.marker.Markers;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-/** Audit events as structured log lines (fields {@code audit_*}) on the logger {@code io.viva.audit}. */
+/**
+ * Audit events as structured log lines (fields {@code audit_*}) on the logger {@code io.viva.audit},
+ * at INFO whatever {@code LOG_LEVEL} says: an audit trail that a quieter log level silences is not
+ * one. (A logging configuration that sets this logger's level explicitly still wins.)
+ */
 enum LogAuditSink implements AuditSink {
   INSTANCE;
 
   private static final Logger AUDIT = LoggerFactory.getLogger("io.viva.audit");
+
+  static {
+    if (AUDIT instanceof ch.qos.logback.classic.Logger logback && logback.getLevel() == null) {
+      logback.setLevel(ch.qos.logback.classic.Level.INFO);
+    }
+  }
 
   @Override
   public void record(Event e) {
