@@ -143,7 +143,7 @@ public final class VivaServer implements AutoCloseable {
             + (r.connected() ? ")" : ", not connected yet)") : "memory", config.host(), port(), metricsPort() >= 0 ? "port " + metricsPort() : "/metrics on the API port",
         config.eventLoops(), registry.snapshot().namespaces().size(), config.policiesFromFile() ? "from file" : "built-in defaults",
         config.configFile() != null ? config.configFile() + " (watched for changes)" : "none",
-        config.adminEnabled() ? "enabled" : "disabled (set ADMIN_TOKEN to enable /admin/policies)");
+        config.adminEnabled() ? "enabled" : "disabled (set ADMIN_TOKEN to enable /admin/* and the /dashboard/ login)");
   }
 
   /** The port the API listens on (the actual one when 0 was configured). */
