@@ -5,9 +5,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.vertx.core.http.HttpHeaders;
 import io.vertx.ext.web.RoutingContext;
-import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
+import io.viva.server.admin.AdminAuth;
 import java.util.Arrays;
 import java.util.List;
 import org.slf4j.Logger;
@@ -16,45 +14,52 @@ import org.slf4j.LoggerFactory;
 /**
  * {@code GET /admin/policies} and {@code PUT /admin/policies}: read and replace the policies at
  * run time, behind {@code Authorization: Bearer <ADMIN_TOKEN>}. Without a token configured every
- * admin route answers 403; a missing or wrong token is 401. Tokens are compared in constant time
- * (as SHA-256 digests, so not even the length leaks).
+ * admin route answers 403; a missing or wrong token is 401. The check itself is an {@link AdminAuth}
+ * (the bearer token in standalone mode, roles in full mode).
  */
 final class AdminApi {
 
   private static final Logger LOG = LoggerFactory.getLogger(AdminApi.class);
   private static final String YAML_OR_JSON = "application/json or application/yaml";
+  private static final String PRINCIPAL = "viva.admin.principal";
 
   private final PolicyRegistry registry;
   private final Metrics metrics;
-  private final byte[] tokenDigest;
+  private final AdminAuth auth;
 
   AdminApi(PolicyRegistry registry, Metrics metrics, String adminToken) {
-    this.registry = registry;
-    this.metrics = metrics;
-    this.tokenDigest = adminToken == null ? null : sha256(adminToken);
+    this(registry, metrics, AdminAuth.bearerToken(adminToken));
   }
 
-  /** Lets the request through only with the right bearer token. */
+  AdminApi(PolicyRegistry registry, Metrics metrics, AdminAuth auth) {
+    this.registry = registry;
+    this.metrics = metrics;
+    this.auth = auth;
+  }
+
+  /** Lets the request through only with the right bearer token (any admin action). */
   void authorize(RoutingContext ctx) {
-    if (tokenDigest == null) {
-      throw new ApiError(403, "admin_disabled", "the admin API is disabled (expected: set ADMIN_TOKEN, or"
-          + " server.admin_token in the config file, and send Authorization: Bearer <token>)");
-    }
+    authorize(ctx, ctx.request().method() == io.vertx.core.http.HttpMethod.GET
+        ? AdminAuth.Action.READ : AdminAuth.Action.WRITE);
+  }
+
+  /** Asks {@link AdminAuth} whether the request may do {@code action}; keeps the principal for audit. */
+  void authorize(RoutingContext ctx, AdminAuth.Action action) {
     String header = ctx.request().getHeader(HttpHeaders.AUTHORIZATION);
-    byte[] given = null;
-    if (header != null && header.length() > 7 && header.regionMatches(true, 0, "Bearer ", 0, 7)) {
-      given = sha256(header.substring(7).trim());
+    switch (auth.authorize(header, action)) {
+      case AdminAuth.Granted g -> {
+        ctx.put(PRINCIPAL, g.principal());
+        ctx.next();
+      }
+      case AdminAuth.Denied d -> throw new ApiError(d.status(), d.code(), d.message(),
+          d.challenge() != null ? "WWW-Authenticate" : null, d.challenge(), false);
     }
-    // Always compare, so a missing header takes as long as a wrong one.
-    boolean ok = MessageDigest.isEqual(given != null ? given : new byte[tokenDigest.length], tokenDigest)
-        && given != null;
-    if (!ok) {
-      throw new ApiError(401, "unauthorized", header == null
-          ? "Authorization: missing (expected: Bearer <admin token>)"
-          : "Authorization: wrong or malformed token (expected: Bearer <admin token>)",
-          "WWW-Authenticate", "Bearer realm=\"viva-admin\"", false);
-    }
-    ctx.next();
+  }
+
+  /** The principal {@link #authorize} granted for this request. */
+  static String principal(RoutingContext ctx) {
+    String p = ctx.get(PRINCIPAL);
+    return p != null ? p : "unknown";
   }
 
   void getPolicies(RoutingContext ctx) {
@@ -118,11 +123,4 @@ final class AdminApi {
     }
   }
 
-  private static byte[] sha256(String s) {
-    try {
-      return MessageDigest.getInstance("SHA-256").digest(s.getBytes(StandardCharsets.UTF_8));
-    } catch (NoSuchAlgorithmException e) {
-      throw new IllegalStateException(e);
-    }
-  }
 }

@@ -30,6 +30,8 @@ import org.slf4j.LoggerFactory;
  * POST /allow             query-string decision          GET  /metrics (unless METRICS_PORT)
  * GET|POST /v1/ping       trivial, for benchmarks        GET  /openapi.json
  * GET  /admin/policies    read policies (bearer token)   PUT  /admin/policies  replace them
+ * GET  /admin/stats, /admin/top_offenders, /admin/user/{id}, /admin/resources; POST /admin/reset
+ * GET  /dashboard/        the admin dashboard (static; data from the admin API)
  * </pre>
  */
 final class VivaRoutes {
@@ -49,7 +51,7 @@ final class VivaRoutes {
 
   /** What the routes need from the running server. */
   record Services(ServerConfig config, PolicyRegistry registry, Metrics metrics, AtomicBoolean ready, Buffer openApi,
-      RedisBackend redis) {}
+      RedisBackend redis, InsightApi.Sources insights) {}
 
   /** Declares every route of the API port on {@code router}. */
   static void routes(Router router, Services s) {
@@ -85,7 +87,21 @@ final class VivaRoutes {
     t.add(HttpMethod.GET, "/admin/policies", admin::authorize, admin::getPolicies);
     t.add(HttpMethod.PUT, "/admin/policies", admin::authorize, admin::requirePolicyType,
         Http.body(ADMIN_BODY_LIMIT), admin::putPolicies);
+    adminViews(t, s, admin);
     t.finish();
+  }
+
+  /** The admin views (stats, offenders, per-identifier state, resources, reset) and the dashboard. */
+  private static void adminViews(Table t, Services s, AdminApi admin) {
+    InsightApi insight = new InsightApi(s.registry(), s.insights());
+    t.add(HttpMethod.GET, "/admin/stats", admin::authorize, insight::stats);
+    t.add(HttpMethod.GET, "/admin/top_offenders", admin::authorize, insight::topOffenders);
+    t.add(HttpMethod.GET, "/admin/user/:user_id", admin::authorize, insight::user);
+    t.add(HttpMethod.GET, "/admin/resources", admin::authorize, insight::resources);
+    t.add(HttpMethod.POST, "/admin/reset", admin::authorize, Http.body(InsightApi.RESET_BODY_LIMIT), insight::reset);
+    DashboardAssets dashboard = new DashboardAssets();
+    t.add(HttpMethod.GET, "/dashboard", dashboard::index);
+    t.add(HttpMethod.GET, "/dashboard/:asset", dashboard::asset);
   }
 
   /** Declares the routes of the separate metrics port: {@code GET /metrics} only. */

@@ -13,6 +13,8 @@ import io.vertx.ext.web.Router;
 import io.viva.core.Clock;
 import io.viva.core.InMemoryLimitStore;
 import io.viva.core.LimitStore;
+import io.viva.server.admin.AuditSink;
+import io.viva.server.admin.TrafficRecorder;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -41,12 +43,19 @@ import org.slf4j.LoggerFactory;
 public final class VivaServer implements AutoCloseable {
 
   private static final Logger LOG = LoggerFactory.getLogger(VivaServer.class);
+  /** Keys each top-offenders summary keeps: the error bound is denials / this (docs/admin.md). */
+  static final int OFFENDER_CAPACITY = 256;
 
   private final ServerConfig config;
   private final Vertx vertx;
   private final LimitStore store;
   private final Metrics metrics;
   private final PolicyRegistry registry;
+  /** Decisions and top offenders for the admin API (docs/admin.md). */
+  private final TrafficRecorder traffic;
+  private StatsSampler sampler;
+  /** With Redis: the admin views merged over every instance. */
+  private SharedTraffic shared;
   private final AtomicBoolean ready = new AtomicBoolean();
   private final AtomicBoolean stopped = new AtomicBoolean();
   private final AtomicInteger port = new AtomicInteger(-1);
@@ -65,7 +74,8 @@ public final class VivaServer implements AutoCloseable {
     this.store = config.redis() != null ? new RedisBackend(config.redis(), options.clock())
         : InMemoryLimitStore.builder().clock(options.clock()).maximumKeys(config.maxKeys()).build();
     this.metrics = new Metrics(store);
-    this.registry = new PolicyRegistry(store, metrics, config.policies(),
+    this.traffic = new TrafficRecorder(store.clock()::micros, OFFENDER_CAPACITY);
+    this.registry = new PolicyRegistry(new ObservedLimitStore(store, traffic), metrics, config.policies(),
         config.policiesFromFile() ? "file" : "defaults");
     this.vertx = Vertx.vertx(new VertxOptions()
         .setEventLoopPoolSize(config.eventLoops())
@@ -91,6 +101,12 @@ public final class VivaServer implements AutoCloseable {
       server.doStart(options);
     } catch (RuntimeException e) {
       server.vertx.close();
+      if (server.sampler != null) {
+        server.sampler.close();
+      }
+      if (server.shared != null) {
+        server.shared.close();
+      }
       server.metrics.close();
       server.store.close();
       throw e;
@@ -99,8 +115,11 @@ public final class VivaServer implements AutoCloseable {
   }
 
   private void doStart(Options options) {
+    sampler = new StatsSampler(traffic, metrics);
+    shared = config.redis() != null ? new SharedTraffic(config.redis(), traffic) : null;
     VivaRoutes.Services services = new VivaRoutes.Services(config, registry, metrics, ready, openApi(),
-        store instanceof RedisBackend r ? r : null);
+        store instanceof RedisBackend r ? r : null, new InsightApi.Sources(traffic, sampler, store,
+            store instanceof RedisBackend r ? r : null, AuditSink.log(), shared));
     // A negative port makes every instance share one random port (Vert.x), so port 0 works with N instances.
     int listenPort = config.port() == 0 ? -1 : config.port();
     apiDeployment = await(vertx.deployVerticle(() -> new HttpVerticle(config, listenPort, router -> {
@@ -124,7 +143,7 @@ public final class VivaServer implements AutoCloseable {
             + (r.connected() ? ")" : ", not connected yet)") : "memory", config.host(), port(), metricsPort() >= 0 ? "port " + metricsPort() : "/metrics on the API port",
         config.eventLoops(), registry.snapshot().namespaces().size(), config.policiesFromFile() ? "from file" : "built-in defaults",
         config.configFile() != null ? config.configFile() + " (watched for changes)" : "none",
-        config.adminEnabled() ? "enabled" : "disabled (set ADMIN_TOKEN to enable /admin/policies)");
+        config.adminEnabled() ? "enabled" : "disabled (set ADMIN_TOKEN to enable /admin/* and the /dashboard/ login)");
   }
 
   /** The port the API listens on (the actual one when 0 was configured). */
@@ -176,6 +195,12 @@ public final class VivaServer implements AutoCloseable {
       Thread.currentThread().interrupt();
     } catch (ExecutionException | TimeoutException e) {
       LOG.warn("Vert.x did not close cleanly: {}", e.toString());
+    }
+    if (sampler != null) {
+      sampler.close();
+    }
+    if (shared != null) {
+      shared.close();
     }
     metrics.close();
     store.close();

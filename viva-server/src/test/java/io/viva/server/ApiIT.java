@@ -237,7 +237,8 @@ class ApiIT {
     List<String> paths = new ArrayList<>();
     doc.get("paths").fieldNames().forEachRemaining(paths::add);
     assertThat(paths).containsExactlyInAnyOrder("/v1/check", "/v1/check/batch", "/allow", "/v1/ping", "/health/live",
-        "/livez", "/health/ready", "/readyz", "/metrics", "/openapi.json", "/admin/policies");
+        "/livez", "/health/ready", "/readyz", "/metrics", "/openapi.json", "/admin/policies",
+        "/admin/stats", "/admin/top_offenders", "/admin/user/{user_id}", "/admin/resources", "/admin/reset", "/dashboard");
   }
 
   @Test

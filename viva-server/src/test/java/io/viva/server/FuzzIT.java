@@ -26,7 +26,8 @@ import net.jqwik.api.lifecycle.BeforeContainer;
 class FuzzIT {
 
   static final Set<String> ROUTES = Set.of("/v1/check", "/v1/check/batch", "/allow", "/v1/ping", "/health/live",
-      "/livez", "/health/ready", "/readyz", "/metrics", "/openapi.json", "/admin/policies");
+      "/livez", "/health/ready", "/readyz", "/metrics", "/openapi.json", "/admin/policies", "/admin/stats",
+      "/admin/top_offenders", "/admin/resources", "/admin/reset");
   static TestServer t;
 
   @BeforeContainer

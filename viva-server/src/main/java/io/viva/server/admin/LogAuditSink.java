@@ -1,0 +1,34 @@
+package io.viva.server.admin;
+
+import net.logstash.logback.marker.LogstashMarker;
+import net.logstash.logback.marker.Markers;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Audit events as structured log lines (fields {@code audit_*}) on the logger {@code io.viva.audit},
+ * at INFO whatever {@code LOG_LEVEL} says: an audit trail that a quieter log level silences is not
+ * one. (A logging configuration that sets this logger's level explicitly still wins.)
+ */
+enum LogAuditSink implements AuditSink {
+  INSTANCE;
+
+  private static final Logger AUDIT = LoggerFactory.getLogger("io.viva.audit");
+
+  static {
+    if (AUDIT instanceof ch.qos.logback.classic.Logger logback && logback.getLevel() == null) {
+      logback.setLevel(ch.qos.logback.classic.Level.INFO);
+    }
+  }
+
+  @Override
+  public void record(Event e) {
+    LogstashMarker fields = Markers.append("audit_action", e.action())
+        .and(Markers.append("audit_principal", e.principal()))
+        .and(Markers.append("audit_target", e.target()))
+        .and(Markers.append("audit_at", e.at().toString()))
+        .and(Markers.append("request_id", e.requestId()))
+        .and(Markers.append("audit_details", e.details()));
+    AUDIT.info(fields, "audit {} by {} on {}", e.action(), e.principal(), e.target());
+  }
+}

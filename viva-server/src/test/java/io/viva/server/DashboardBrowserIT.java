@@ -1,0 +1,218 @@
+package io.viva.server;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.openqa.selenium.By;
+import org.openqa.selenium.JavascriptExecutor;
+import org.openqa.selenium.OutputType;
+import org.openqa.selenium.TakesScreenshot;
+import org.openqa.selenium.WebDriver;
+import org.openqa.selenium.WebElement;
+import org.openqa.selenium.chrome.ChromeDriver;
+import org.openqa.selenium.chrome.ChromeDriverService;
+import org.openqa.selenium.chrome.ChromeOptions;
+import org.openqa.selenium.support.ui.WebDriverWait;
+
+/**
+ * The dashboard in headless Chromium (Debian's {@code chromium} and {@code chromium-driver}; .ci/run
+ * installs them) against a running Viva with real traffic: log in, watch the charts update, find
+ * the offender, look it up. Screenshots go to {@code target/dashboard-screenshots/}.
+ */
+class DashboardBrowserIT {
+
+  static final String TOKEN = "dash-board-token";
+  static final Path SHOTS = Path.of("target", "dashboard-screenshots");
+  static final String POLICIES = """
+      policies:
+        - namespace: api
+          algorithm: fixed_window
+          limit: 5
+          window: 1h
+        - namespace: search
+          algorithm: token_bucket
+          limit: 1000
+          window: 1s
+      """;
+
+  private WebDriver driver;
+  private Path profile;
+
+  @BeforeEach
+  void startBrowser() throws IOException {
+    String browser = System.getProperty("viva.chromium", "/usr/bin/chromium");
+    String chromedriver = System.getProperty("viva.chromedriver", "/usr/bin/chromedriver");
+    assertThat(Path.of(browser)).as("Chromium (apt-get install chromium chromium-driver; .ci/run does it)").exists();
+    assertThat(Path.of(chromedriver)).as("chromedriver (apt-get install chromium-driver)").exists();
+    profile = Files.createTempDirectory("viva-chromium-");
+    ChromeOptions options = new ChromeOptions();
+    options.setBinary(browser);
+    options.addArguments("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--disable-dev-shm-usage", "--window-size=1400,1100", "--user-data-dir=" + profile);
+    ChromeDriverService service = new ChromeDriverService.Builder()
+        .usingDriverExecutable(Path.of(chromedriver).toFile()).usingAnyFreePort().build();
+    driver = new ChromeDriver(service, options);
+    Files.createDirectories(SHOTS);
+  }
+
+  @AfterEach
+  void stopBrowser() throws IOException {
+    if (driver != null) {
+      driver.quit();
+    }
+    if (profile != null) {
+      try (var files = Files.walk(profile)) {
+        files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+      }
+    }
+  }
+
+  @Test
+  void logInWatchTrafficFindTheOffenderAndLookItUp() throws Exception {
+    try (TestServer t = TestServer.start(TestServer.config("server:\n  admin_token: " + TOKEN + "\n" + POLICIES))) {
+      AtomicBoolean stop = new AtomicBoolean();
+      Thread traffic = Thread.ofPlatform().daemon().name("dashboard-traffic").start(() -> {
+        int i = 0;
+        while (!stop.get()) {
+          t.post("/v1/check", "{\"identifier\":\"mallory\",\"namespace\":\"api\"}");
+          t.post("/v1/check", "{\"identifier\":\"user_" + (i++ % 7) + "\",\"namespace\":\"search\"}");
+          if (i % 5 == 0) {
+            t.post("/v1/check", "{\"identifier\":\"trudy\",\"namespace\":\"api\"}");
+          }
+          try {
+            Thread.sleep(10);
+          } catch (InterruptedException e) {
+            return;
+          }
+        }
+      });
+      try {
+        driver.get(t.base + "/dashboard");
+        WebDriverWait wait = new WebDriverWait(driver, Duration.ofSeconds(30));
+        wait.until(d -> d.findElement(By.id("login")).isDisplayed());
+        // A wrong token stays on the login form with the server's message.
+        driver.findElement(By.id("token")).sendKeys("wrong");
+        driver.findElement(By.id("login-button")).click();
+        wait.until(d -> d.findElement(By.id("login-error")).getText().contains("wrong"));
+        shot("01-login-refused");
+
+        driver.findElement(By.id("token")).sendKeys(TOKEN);
+        driver.findElement(By.id("login-button")).click();
+        wait.until(d -> d.findElement(By.id("app")).isDisplayed());
+        assertThat(js("return sessionStorage.getItem('viva.adminToken')")).isEqualTo(TOKEN);
+
+        // The charts are drawn and keep updating with the traffic.
+        wait.until(d -> updates() >= 2 && seriesPoints() >= 2);
+        long denied1 = number("denied-total");
+        long updates1 = updates();
+        wait.until(d -> updates() >= updates1 + 2);
+        long denied2 = number("denied-total");
+        assertThat(denied2).as("denied counter grows with traffic").isGreaterThan(denied1);
+        assertThat(driver.findElements(By.cssSelector("#chart-rate canvas"))).isNotEmpty();
+        assertThat(Double.parseDouble(String.valueOf(js("return document.getElementById('chart-rate').dataset.lastDenied"))))
+            .as("the chart's latest denied rate").isPositive();
+        assertThat(driver.findElements(By.cssSelector("#chart-latency canvas"))).isNotEmpty();
+        assertThat(driver.findElement(By.id("store")).getText()).contains("memory");
+        assertThat(driver.findElement(By.id("banner")).isDisplayed()).isFalse();
+        wait.until(d -> !d.findElements(By.cssSelector("#policies table tr")).isEmpty()
+            && d.findElement(By.id("policies")).getText().contains("search"));
+        shot("02-live-charts");
+
+        // The top offender is mallory; the window switch keeps finding it.
+        wait.until(d -> firstOffender().contains("mallory"));
+        driver.findElement(By.cssSelector(".switch button[data-window='hour']")).click();
+        wait.until(d -> d.findElement(By.id("offenders-note")).getText().contains("hour")
+            && firstOffender().contains("mallory"));
+        shot("03-offenders-hour");
+
+        // Clicking it looks it up: limit spent, state read without consuming.
+        driver.findElement(By.cssSelector("#offenders-bars .offender")).click();
+        wait.until(d -> d.findElement(By.id("lookup-result")).getText().contains("mallory"));
+        WebElement remaining = driver.findElement(By.cssSelector("#lookup-table td.remaining"));
+        assertThat(remaining.getText()).isEqualTo("0 of 5");
+        shot("04-lookup-offender");
+
+        // And any identifier typed in.
+        WebElement id = driver.findElement(By.id("lookup-id"));
+        id.clear();
+        id.sendKeys("nobody_yet");
+        driver.findElement(By.id("lookup-ns")).sendKeys("api");
+        driver.findElement(By.id("lookup-button")).click();
+        wait.until(d -> d.findElement(By.id("lookup-result")).getText().contains("nobody_yet"));
+        assertThat(driver.findElement(By.cssSelector("#lookup-table td.remaining")).getText()).isEqualTo("5 of 5");
+        shot("05-lookup-fresh");
+      } finally {
+        stop.set(true);
+        traffic.join(5_000);
+      }
+    }
+  }
+
+  @Test
+  void showsABannerWhenRedisIsDown() throws Exception {
+    int port = RedisServer.freePort();
+    String config = """
+        server:
+          admin_token: %s
+          store: redis
+        redis:
+          url: redis://127.0.0.1:%d
+          failure_mode: fail_open
+          timeout: 1s
+        """.formatted(TOKEN, port) + POLICIES;
+    try (TestServer t = TestServer.start(TestServer.config(config))) {
+      t.post("/v1/check", "{\"identifier\":\"x\",\"namespace\":\"api\"}");
+      driver.get(t.base + "/dashboard/");
+      WebDriverWait wait = new WebDriverWait(driver, Duration.ofSeconds(30));
+      driver.findElement(By.id("token")).sendKeys(TOKEN);
+      driver.findElement(By.id("login-button")).click();
+      wait.until(d -> d.findElement(By.id("banner")).isDisplayed());
+      assertThat(driver.findElement(By.id("banner")).getText()).contains("Store degraded").contains("fail_open");
+      assertThat(driver.findElement(By.id("active-keys")).getText()).isEqualTo("n/a");
+      // The rest of the page still works.
+      wait.until(d -> d.findElement(By.id("policies")).getText().contains("api"));
+      shot("06-redis-down-banner");
+    }
+  }
+
+  private Object js(String script) {
+    return ((JavascriptExecutor) driver).executeScript(script);
+  }
+
+  private long updates() {
+    Object v = js("return document.getElementById('app').dataset.updates || '0'");
+    return Long.parseLong(String.valueOf(v));
+  }
+
+  /** The points the rate chart plots (the page records it on the chart element). */
+  private long seriesPoints() {
+    Object v = js("return document.getElementById('chart-rate').dataset.points || '0'");
+    return Long.parseLong(String.valueOf(v));
+  }
+
+  private long number(String id) {
+    String text = driver.findElement(By.id(id)).getText().trim();
+    if (text.endsWith("k")) {
+      return Math.round(Double.parseDouble(text.substring(0, text.length() - 1)) * 1000);
+    }
+    return text.equals("–") ? 0 : Long.parseLong(text);
+  }
+
+  private String firstOffender() {
+    List<WebElement> rows = driver.findElements(By.cssSelector("#offenders-bars .offender .name"));
+    return rows.isEmpty() ? "" : rows.get(0).getText();
+  }
+
+  private void shot(String name) throws IOException {
+    Files.write(SHOTS.resolve(name + ".png"), ((TakesScreenshot) driver).getScreenshotAs(OutputType.BYTES));
+  }
+}
