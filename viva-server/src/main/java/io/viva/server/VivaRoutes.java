@@ -49,7 +49,7 @@ final class VivaRoutes {
 
   /** What the routes need from the running server. */
   record Services(ServerConfig config, PolicyRegistry registry, Metrics metrics, AtomicBoolean ready, Buffer openApi,
-      RedisBackend redis) {}
+      RedisBackend redis, EnvoyRls envoy) {}
 
   /** Declares every route of the API port on {@code router}. */
   static void routes(Router router, Services s) {
@@ -60,6 +60,8 @@ final class VivaRoutes {
     t.add(HttpMethod.POST, "/v1/check", check::requireJson, Http.body(CHECK_BODY_LIMIT), check::check);
     t.add(HttpMethod.POST, "/v1/check/batch", check::requireJson, Http.body(BATCH_BODY_LIMIT), check::batch);
     t.add(HttpMethod.POST, "/allow", check::allow);
+    // envoyproxy/ratelimit's HTTP endpoint: an RLS v3 request in JSON (docs/envoy.md).
+    t.add(HttpMethod.POST, "/json", check::requireJson, Http.body(CHECK_BODY_LIMIT), s.envoy()::json);
     t.add(HttpMethod.GET, "/v1/ping", ctx -> Http.json(ctx, 200, PING));
     // The same request bytes as /v1/check, read the same way, without the decision: the fair
     // baseline for "how much does a check cost over the HTTP stack".
