@@ -12,7 +12,6 @@ import io.vertx.grpc.common.GrpcStatus;
 import io.vertx.grpc.common.ServiceMethod;
 import io.vertx.grpc.common.ServiceName;
 import io.vertx.grpc.health.HealthService;
-import io.vertx.grpc.reflection.ReflectionService;
 import io.vertx.grpc.server.GrpcProtocol;
 import io.vertx.grpc.server.GrpcServer;
 import io.vertx.grpc.server.GrpcServerOptions;
@@ -25,6 +24,7 @@ import io.viva.api.v1.CheckRequest;
 import io.viva.api.v1.CheckResponse;
 import io.viva.api.v1.VivaProto;
 import io.viva.core.Decision;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -35,7 +35,8 @@ import org.slf4j.LoggerFactory;
  * The gRPC services on the API port: {@code viva.v1.RateLimiter} (Check, CheckBatch, CheckStream:
  * the checks of {@link CheckApi}, same validation and limits), Envoy's {@code
  * envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit} ({@link EnvoyRls}), {@code
- * grpc.health.v1.Health} (SERVING while the server is ready) and server reflection (v1).
+ * grpc.health.v1.Health} (SERVING while the server is ready) and server reflection (v1, {@link
+ * GrpcReflection}).
  *
  * <p>Handlers run on the connection's event loop; a decision that completes later (Redis) is
  * answered back on that event loop. Bad input ends the call with INVALID_ARGUMENT and the same
@@ -64,6 +65,10 @@ final class GrpcApi {
   private final int maxBatchSize;
   private final EnvoyRls rls;
   private final AtomicBoolean ready;
+  private final GrpcReflection reflection = new GrpcReflection(List.of(
+      VivaProto.getDescriptor().findServiceByName("RateLimiter"),
+      RlsProto.getDescriptor().findServiceByName("RateLimitService"),
+      io.vertx.grpc.health.v1.HealthProto.getDescriptor().findServiceByName("Health")));
 
   GrpcApi(PolicyRegistry registry, int maxBatchSize, EnvoyRls rls, AtomicBoolean ready) {
     this.registry = registry;
@@ -90,7 +95,7 @@ final class GrpcApi {
     health.register(VIVA, () -> Future.succeededFuture(ready.get()));
     health.register(RLS, () -> Future.succeededFuture(ready.get()));
     server.addService(health);
-    server.addService(ReflectionService.v1());
+    server.addService(reflection.service());
     return server;
   }
 
