@@ -41,6 +41,8 @@ import java.util.Set;
  *   timeout: 50ms                  # REDIS_TIMEOUT; per decision
  * policies:
  *   - {namespace: default, algorithm: token_bucket, limit: 100, window: 1m}
+ * envoy:                           # see EnvoySettings
+ *   config: [ratelimit/]           # ENVOY_CONFIG; envoyproxy/ratelimit rule files
  * }</pre>
  *
  * <p>Immutable.
