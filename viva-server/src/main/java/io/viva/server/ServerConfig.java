@@ -293,6 +293,7 @@ public final class ServerConfig {
   ServerConfig withPoliciesForTest(List<PolicyFile.PolicySpec> policies) {
     ServerConfig copy = new ServerConfig(toLayer(), configFile, policies, true);
     copy.configDigest = configDigest;
+    copy.envoy = envoy;
     return copy;
   }
 

@@ -313,6 +313,10 @@ class EnvoyRlsIT {
       TestServer.Response over = s.post("/json", body);
       assertThat(over.status()).isEqualTo(429);
       assertThat(over.json().get("overallCode").asText()).isEqualTo("OVER_LIMIT");
+      // As upstream, any content type is read as JSON (curl -d sends a form type).
+      TestServer.Response form = s.post("/json", body.replace("8.8.8.8", "8.8.4.4"), "Content-Type",
+          "application/x-www-form-urlencoded");
+      assertThat(form.status()).isEqualTo(200);
       TestServer.Response bad = s.post("/json", "{\"domain\":\"edge\",\"nope\":1}");
       assertThat(bad.status()).isEqualTo(400);
       assertThat(bad.json().get("message").asText()).contains("nope");

@@ -266,4 +266,36 @@ class GrpcApiIT {
   void httpStillWorksOnTheSamePort() {
     assertThat(server.get("/health/ready").status()).isEqualTo(200);
   }
+
+  /** With Redis, decisions complete later on Lettuce's threads: unary and stream answers still come back, in order. */
+  @Test
+  void redisStoreAnswersAsynchronouslyInOrder() throws Exception {
+    try (RedisServer redis = RedisServer.start();
+        TestServer s = TestServer.start(RedisStoreIT.redisConfig(redis.url(), "fail_closed", "5s")
+            .withPoliciesForTest(TestServer.config(POLICIES).policies()), TestServer.options(ManualClock.at(T0)))) {
+      ManagedChannel ch = ManagedChannelBuilder.forAddress("127.0.0.1", s.server.port()).usePlaintext().build();
+      try {
+        CheckResponse one = ClientCalls.blockingUnaryCall(ch, CHECK, CallOptions.DEFAULT, req("redis-unary"));
+        assertThat(one.getRemaining()).isEqualTo(2);
+        List<CheckBatchResponse> got = new CopyOnWriteArrayList<>();
+        CountDownLatch done = new CountDownLatch(1);
+        AtomicReference<Throwable> error = new AtomicReference<>();
+        StreamObserver<CheckBatchRequest> out = ClientCalls.asyncBidiStreamingCall(
+            ch.newCall(STREAM, CallOptions.DEFAULT), observer(got, error, done));
+        for (int m = 0; m < 30; m++) {
+          out.onNext(CheckBatchRequest.newBuilder().setId(m).addChecks(req("redis-stream-" + (m % 3))).build());
+        }
+        out.onCompleted();
+        assertThat(done.await(20, TimeUnit.SECONDS)).isTrue();
+        assertThat(error.get()).isNull();
+        assertThat(got).extracting(CheckBatchResponse::getId).containsExactlyElementsOf(
+            java.util.stream.LongStream.range(0, 30).boxed().toList());
+        for (int m = 0; m < 30; m++) {
+          assertThat(got.get(m).getResults(0).getRemaining()).as("message " + m).isEqualTo(Math.max(0, 2 - m / 3));
+        }
+      } finally {
+        ch.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+      }
+    }
+  }
 }
