@@ -106,7 +106,7 @@ final class GrpcApi {
       GrpcServerResponse<CheckRequest, CheckResponse> response = request.response();
       CheckApi.Resolved r;
       try {
-        r = resolve(registry.snapshot(), msg, "");
+        r = resolve(registry.snapshot(), msg, "", new CheckApi.CheckFields());
       } catch (ApiError e) {
         invalid(response, e);
         return;
@@ -250,14 +250,32 @@ final class GrpcApi {
     }
     PolicyRegistry.Snapshot snapshot = registry.snapshot();
     CheckApi.Resolved[] resolved = new CheckApi.Resolved[n];
+    CheckApi.CheckFields fields = new CheckApi.CheckFields();
     for (int i = 0; i < n; i++) {
-      resolved[i] = resolve(snapshot, msg.getChecks(i), "checks[" + i + "]");
+      fields.clear();
+      resolved[i] = resolve(snapshot, msg.getChecks(i), null, fields);
+      if (resolved[i] == null) {
+        resolved[i] = resolve(snapshot, msg.getChecks(i), "checks[" + i + "]", fields);
+      }
     }
     return new Batch(msg.getId(), resolved);
   }
 
-  private static CheckApi.Resolved resolve(PolicyRegistry.Snapshot snapshot, CheckRequest msg, String path) {
-    CheckApi.CheckFields f = new CheckApi.CheckFields();
+  /**
+   * Validates one check. {@code path} names it in error messages; null means "no message wanted":
+   * returns null instead of throwing, and the caller retries with the path, so the common valid
+   * case builds no path strings.
+   */
+  private static CheckApi.Resolved resolve(PolicyRegistry.Snapshot snapshot, CheckRequest msg, String path,
+      CheckApi.CheckFields f) {
+    if (path == null) {
+      try {
+        return resolve(snapshot, msg, "", f);
+      } catch (ApiError e) {
+        f.clear();
+        return null;
+      }
+    }
     f.identifier = msg.getIdentifier();
     f.namespace = msg.getNamespace().isEmpty() ? null : msg.getNamespace();
     f.cost = msg.hasCost() ? msg.getCost() : 1;

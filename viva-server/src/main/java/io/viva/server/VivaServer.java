@@ -272,6 +272,10 @@ public final class VivaServer implements AutoCloseable {
           .setMaxHeaderSize(16 * 1024)
           // HTTP/2 without TLS (h2c, with prior knowledge or by upgrade): what gRPC clients speak.
           .setHttp2ClearTextEnabled(grpc != null)
+          // Envoy multiplexes its RLS calls over few connections; streams carry batches: room for both.
+          .setInitialSettings(new io.vertx.core.http.Http2Settings().setMaxConcurrentStreams(1024)
+              .setInitialWindowSize(1024 * 1024))
+          .setHttp2ConnectionWindowSize(4 * 1024 * 1024)
           .setIdleTimeout(300)
           .setTcpNoDelay(true));
       if (grpc == null) {
