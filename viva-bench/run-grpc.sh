@@ -12,7 +12,7 @@
 #         DURATION=3s WARMUP=1s viva-bench/run-grpc.sh              (a smoke run)
 # Env: DURATION (10s), WARMUP (5s), CONNECTIONS (64, HTTP), GRPC_CONNECTIONS (2), DEPTH (32, unary calls
 #      in flight per connection), STREAMS (4), STREAM_DEPTH (8, messages in flight per stream),
-#      BATCH (100, checks per stream message), PORT (18080).
+#      BATCH (100, checks per stream message), PORT (18090).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -27,7 +27,7 @@ DEPTH=${DEPTH:-32}
 STREAMS=${STREAMS:-4}
 STREAM_DEPTH=${STREAM_DEPTH:-8}
 BATCH=${BATCH:-100}
-PORT=${PORT:-18080}
+PORT=${PORT:-18090}
 
 ./mvnw -q -pl viva-server,viva-bench -am package -DskipTests
 jar=viva-server/target/viva-server.jar
@@ -62,6 +62,7 @@ SERVER_PORT=$PORT ACCESS_LOG=false LOG_LEVEL=warn "$java" $SERVER_JAVA_OPTS -jar
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$dir"' EXIT
 for _ in $(seq 100); do
+  kill -0 $server 2>/dev/null || { echo "the server did not start:" >&2; tail -3 /tmp/viva-grpc-server.log >&2; exit 1; }
   curl -sf "http://127.0.0.1:$PORT/health/ready" >/dev/null && break
   sleep 0.1
 done
