@@ -14,7 +14,8 @@ import java.util.Set;
  *
  * <pre>{@code
  * envoy:
- *   config: [/etc/ratelimit/config]   # ENVOY_CONFIG (comma-separated); files or directories of *.yaml
+ *   config: [/etc/ratelimit/config]   # ENVOY_CONFIG (comma-separated); files or directories of *.yaml;
+ *                                     # else upstream's RUNTIME_ROOT/RUNTIME_SUBDIRECTORY/RUNTIME_APPDIRECTORY
  *   shadow_mode: false                # SHADOW_MODE: never deny, report only (upstream's global shadow mode)
  *   response_headers: false           # LIMIT_RESPONSE_HEADERS_ENABLED: RateLimit-* headers in responses
  *   extensions: false                 # ENVOY_EXTENSIONS: allow Viva's algorithm/window/limit lists
@@ -53,6 +54,7 @@ record EnvoySettings(List<Path> config, boolean shadowMode, boolean responseHead
     EnvoySettings s = file != null ? file : NONE;
     List<Path> config = s.config;
     String v = env.get("ENVOY_CONFIG");
+    String root = env.get("RUNTIME_ROOT");
     if (v != null && !v.isBlank()) {
       List<Path> paths = new ArrayList<>();
       for (String part : v.split(",")) {
@@ -61,6 +63,15 @@ record EnvoySettings(List<Path> config, boolean shadowMode, boolean responseHead
         }
       }
       config = List.copyOf(paths);
+    } else if (root != null && !root.isBlank()) {
+      // envoyproxy/ratelimit's layout: RUNTIME_ROOT/RUNTIME_SUBDIRECTORY/RUNTIME_APPDIRECTORY/*.yaml
+      Path dir = Path.of(root.trim());
+      String sub = env.get("RUNTIME_SUBDIRECTORY");
+      if (sub != null && !sub.isBlank()) {
+        dir = dir.resolve(sub.trim());
+      }
+      String app = env.get("RUNTIME_APPDIRECTORY");
+      config = List.of(dir.resolve(app == null || app.isBlank() ? "config" : app.trim()));
     }
     return new EnvoySettings(config, bool(env, "SHADOW_MODE", s.shadowMode),
         bool(env, "LIMIT_RESPONSE_HEADERS_ENABLED", s.responseHeaders), bool(env, "ENVOY_EXTENSIONS", s.extensions));

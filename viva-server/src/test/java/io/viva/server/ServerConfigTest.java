@@ -205,6 +205,13 @@ class ServerConfigTest {
     assertThat(env.shadowMode()).isFalse();
     assertThat(env.responseHeaders()).isTrue();
     assertThat(env.extensions()).isTrue();
+    // envoyproxy/ratelimit's own variables work unchanged.
+    assertThat(ServerConfig.load(null, Map.of("RUNTIME_ROOT", "/data", "RUNTIME_SUBDIRECTORY", "ratelimit"))
+        .envoy().config()).containsExactly(Path.of("/data/ratelimit/config"));
+    assertThat(ServerConfig.load(null, Map.of("RUNTIME_ROOT", "/data", "RUNTIME_APPDIRECTORY", "rules",
+        "ENVOY_CONFIG", "/x")).envoy().config()).containsExactly(Path.of("/x"));
+    assertThat(ServerConfig.load(null, Map.of("RUNTIME_ROOT", "/data", "RUNTIME_APPDIRECTORY", "rules"))
+        .envoy().config()).containsExactly(Path.of("/data/rules"));
     assertThatThrownBy(() -> ServerConfig.load(null, Map.of("LIMIT_RESPONSE_HEADERS_ENABLED", "yes")))
         .hasMessage("LIMIT_RESPONSE_HEADERS_ENABLED: \"yes\" (expected: true or false)");
     assertThatThrownBy(() -> ServerConfig.load(file("envoy:\n  confg: x\n"), Map.of()))
