@@ -141,6 +141,9 @@ final class GrpcApi {
     Context context = Vertx.currentContext();
     StreamState state = new StreamState();
     response.drainHandler(v -> request.resume());
+    // The client cancelled or the connection closed: stop answering.
+    request.exceptionHandler(t -> state.failed = true);
+    response.exceptionHandler(t -> state.failed = true);
     request.handler(msg -> {
       if (state.failed) {
         return;
@@ -183,15 +186,23 @@ final class GrpcApi {
         return;
       }
       if (state.tail == null) {
-        response.end();
+        end(response);
       } else {
         state.tail.whenComplete((ok, error) -> context.runOnContext(x -> {
           if (!state.failed) {
-            response.end();
+            end(response);
           }
         }));
       }
     });
+  }
+
+  private static void end(GrpcServerResponse<?, ?> response) {
+    try {
+      response.end();
+    } catch (IllegalStateException e) {
+      // cancelled by the client meanwhile
+    }
   }
 
   /** A stream's ordering state; touched on its event loop only. */
@@ -209,7 +220,11 @@ final class GrpcApi {
       unavailable(response, e.getCause() != null ? e.getCause() : e);
       return false;
     }
-    response.write(out);
+    try {
+      response.write(out);
+    } catch (IllegalStateException e) {
+      return false; // the stream was closed by the client meanwhile
+    }
     return true;
   }
 
@@ -333,15 +348,25 @@ final class GrpcApi {
       respond.run();
     } catch (CompletionException e) {
       unavailable(response, e.getCause() != null ? e.getCause() : e);
+    } catch (IllegalStateException e) {
+      // the call was cancelled (client gone, deadline): nobody to answer
     }
   }
 
   private static void invalid(GrpcServerResponse<?, ?> response, ApiError e) {
-    response.status(GrpcStatus.INVALID_ARGUMENT).statusMessage(e.getMessage()).end();
+    fail(response, GrpcStatus.INVALID_ARGUMENT, e.getMessage());
   }
 
   private static void unavailable(GrpcServerResponse<?, ?> response, Throwable cause) {
     LOG.warn("gRPC decision failed: {}", cause.toString());
-    response.status(GrpcStatus.UNAVAILABLE).statusMessage("store unavailable: " + cause.getMessage()).end();
+    fail(response, GrpcStatus.UNAVAILABLE, "store unavailable: " + cause.getMessage());
+  }
+
+  private static void fail(GrpcServerResponse<?, ?> response, GrpcStatus status, String message) {
+    try {
+      response.status(status).statusMessage(message).end();
+    } catch (IllegalStateException e) {
+      // the call is already over (cancelled by the client)
+    }
   }
 }

@@ -195,6 +195,25 @@ class GrpcApiIT {
         + " identifier)");
   }
 
+  @Test
+  void aCancelledStreamLeavesTheServerServing() throws Exception {
+    io.grpc.ClientCall<CheckBatchRequest, CheckBatchResponse> call = channel.newCall(STREAM, CallOptions.DEFAULT);
+    CountDownLatch closed = new CountDownLatch(1);
+    call.start(new io.grpc.ClientCall.Listener<>() {
+      @Override
+      public void onClose(Status status, io.grpc.Metadata trailers) {
+        closed.countDown();
+      }
+    }, new io.grpc.Metadata());
+    call.request(Integer.MAX_VALUE);
+    for (int m = 0; m < 20; m++) {
+      call.sendMessage(CheckBatchRequest.newBuilder().setId(m).addChecks(req("cancelled-" + m)).build());
+    }
+    call.cancel("client gone", null);
+    assertThat(closed.await(10, TimeUnit.SECONDS)).isTrue();
+    assertThat(check(req("after-cancel")).getAllowed()).isTrue();
+  }
+
   static StreamObserver<CheckBatchResponse> observer(List<CheckBatchResponse> got, AtomicReference<Throwable> error,
       CountDownLatch done) {
     return new StreamObserver<>() {
