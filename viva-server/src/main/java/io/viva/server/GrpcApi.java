@@ -52,14 +52,38 @@ final class GrpcApi {
   static final long MAX_MESSAGE_SIZE = VivaRoutes.BATCH_BODY_LIMIT;
 
   private static final ServiceMethod<CheckRequest, CheckResponse> CHECK = ServiceMethod.server(VIVA, "Check",
-      GrpcMessageEncoder.encoder(), GrpcMessageDecoder.decoder(CheckRequest.getDefaultInstance()));
+      GrpcMessageEncoder.encoder(), decoder(CheckRequest.parser()));
   private static final ServiceMethod<CheckBatchRequest, CheckBatchResponse> CHECK_BATCH = ServiceMethod.server(VIVA,
-      "CheckBatch", GrpcMessageEncoder.encoder(), GrpcMessageDecoder.decoder(CheckBatchRequest.getDefaultInstance()));
+      "CheckBatch", GrpcMessageEncoder.encoder(), decoder(CheckBatchRequest.parser()));
   private static final ServiceMethod<CheckBatchRequest, CheckBatchResponse> CHECK_STREAM = ServiceMethod.server(VIVA,
-      "CheckStream", GrpcMessageEncoder.encoder(), GrpcMessageDecoder.decoder(CheckBatchRequest.getDefaultInstance()));
+      "CheckStream", GrpcMessageEncoder.encoder(), decoder(CheckBatchRequest.parser()));
   private static final ServiceMethod<RateLimitRequest, RateLimitResponse> SHOULD_RATE_LIMIT = ServiceMethod.server(
-      RLS, "ShouldRateLimit", GrpcMessageEncoder.encoder(),
-      GrpcMessageDecoder.decoder(RateLimitRequest.getDefaultInstance()));
+      RLS, "ShouldRateLimit", GrpcMessageEncoder.encoder(), decoder(RateLimitRequest.parser()));
+
+  /**
+   * A protobuf decoder that yields null for bytes that are not a valid message, so the handler
+   * answers INVALID_ARGUMENT (Vert.x's own decoder resets the stream: the client sees CANCELLED).
+   */
+  static <T> GrpcMessageDecoder<T> decoder(com.google.protobuf.Parser<T> parser) {
+    return new GrpcMessageDecoder<>() {
+      @Override
+      public T decode(io.vertx.grpc.common.GrpcMessage msg) {
+        try {
+          return parser.parseFrom(msg.payload().getBytes());
+        } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+          return null;
+        }
+      }
+
+      @Override
+      public boolean accepts(io.vertx.grpc.common.WireFormat format) {
+        return format == io.vertx.grpc.common.WireFormat.PROTOBUF;
+      }
+    };
+  }
+
+  private static final ApiError UNDECODABLE = ApiError.invalid("message: not a valid protobuf message of the"
+      + " method's request type");
 
   private final PolicyRegistry registry;
   private final int maxBatchSize;
@@ -104,6 +128,10 @@ final class GrpcApi {
   private void check(GrpcServerRequest<CheckRequest, CheckResponse> request) {
     request.handler(msg -> {
       GrpcServerResponse<CheckRequest, CheckResponse> response = request.response();
+      if (msg == null) {
+        invalid(response, UNDECODABLE);
+        return;
+      }
       CheckApi.Resolved r;
       try {
         r = resolve(registry.snapshot(), msg, "", new CheckApi.CheckFields());
@@ -119,6 +147,10 @@ final class GrpcApi {
   private void checkBatch(GrpcServerRequest<CheckBatchRequest, CheckBatchResponse> request) {
     request.handler(msg -> {
       GrpcServerResponse<CheckBatchRequest, CheckBatchResponse> response = request.response();
+      if (msg == null) {
+        invalid(response, UNDECODABLE);
+        return;
+      }
       Batch batch;
       try {
         batch = start(msg);
@@ -146,6 +178,11 @@ final class GrpcApi {
     response.exceptionHandler(t -> state.failed = true);
     request.handler(msg -> {
       if (state.failed) {
+        return;
+      }
+      if (msg == null) {
+        state.failed = true;
+        invalid(response, UNDECODABLE);
         return;
       }
       Batch batch;
@@ -320,6 +357,10 @@ final class GrpcApi {
   private void shouldRateLimit(GrpcServerRequest<RateLimitRequest, RateLimitResponse> request) {
     request.handler(msg -> {
       GrpcServerResponse<RateLimitRequest, RateLimitResponse> response = request.response();
+      if (msg == null) {
+        invalid(response, UNDECODABLE);
+        return;
+      }
       CompletableFuture<RateLimitResponse> f;
       try {
         f = rls.shouldRateLimit(msg);

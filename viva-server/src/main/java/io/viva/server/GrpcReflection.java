@@ -2,7 +2,6 @@ package io.viva.server;
 
 import com.google.protobuf.Descriptors.FileDescriptor;
 import com.google.protobuf.Descriptors.ServiceDescriptor;
-import io.vertx.grpc.common.GrpcMessageDecoder;
 import io.vertx.grpc.common.GrpcMessageEncoder;
 import io.vertx.grpc.common.ServiceMethod;
 import io.vertx.grpc.common.ServiceName;
@@ -34,7 +33,7 @@ final class GrpcReflection {
   static final ServiceName NAME = ServiceName.create("grpc.reflection.v1.ServerReflection");
   private static final ServiceMethod<ServerReflectionRequest, ServerReflectionResponse> INFO = ServiceMethod.server(
       NAME, "ServerReflectionInfo", GrpcMessageEncoder.encoder(),
-      GrpcMessageDecoder.decoder(ServerReflectionRequest.getDefaultInstance()));
+      GrpcApi.decoder(ServerReflectionRequest.parser()));
 
   private final ListServiceResponse services;
   private final Map<String, FileDescriptor> byFile = new HashMap<>();
@@ -79,7 +78,14 @@ final class GrpcReflection {
   }
 
   private void handle(GrpcServerRequest<ServerReflectionRequest, ServerReflectionResponse> request) {
-    request.handler(req -> request.response().write(answer(req)));
+    request.handler(req -> {
+      if (req == null) {
+        request.response().status(io.vertx.grpc.common.GrpcStatus.INVALID_ARGUMENT)
+            .statusMessage("message: not a valid ServerReflectionRequest").end();
+      } else {
+        request.response().write(answer(req));
+      }
+    });
     request.endHandler(v -> request.response().end());
   }
 

@@ -214,6 +214,39 @@ class GrpcApiIT {
     assertThat(check(req("after-cancel")).getAllowed()).isTrue();
   }
 
+  @Test
+  void undecodableMessagesAreInvalidArgument() {
+    MethodDescriptor.Marshaller<byte[]> raw = new MethodDescriptor.Marshaller<>() {
+      @Override
+      public java.io.InputStream stream(byte[] value) {
+        return new java.io.ByteArrayInputStream(value);
+      }
+
+      @Override
+      public byte[] parse(java.io.InputStream stream) {
+        try {
+          return stream.readAllBytes();
+        } catch (java.io.IOException e) {
+          throw new java.io.UncheckedIOException(e);
+        }
+      }
+    };
+    for (String method : new String[] {"viva.v1.RateLimiter/Check", "viva.v1.RateLimiter/CheckBatch",
+        "envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit"}) {
+      MethodDescriptor<byte[], byte[]> m = MethodDescriptor.<byte[], byte[]>newBuilder()
+          .setType(MethodDescriptor.MethodType.UNARY).setFullMethodName(method)
+          .setRequestMarshaller(raw).setResponseMarshaller(raw).build();
+      assertThatThrownBy(() -> ClientCalls.blockingUnaryCall(channel, m, CallOptions.DEFAULT,
+          new byte[] {(byte) 0xff, (byte) 0xff, (byte) 0xff, 0x01, 0x02}))
+          .as(method).satisfies(e -> assertThat(code(e)).isEqualTo(Status.Code.INVALID_ARGUMENT));
+    }
+    MethodDescriptor<byte[], byte[]> unknown = MethodDescriptor.<byte[], byte[]>newBuilder()
+        .setType(MethodDescriptor.MethodType.UNARY).setFullMethodName("viva.v1.RateLimiter/Nope")
+        .setRequestMarshaller(raw).setResponseMarshaller(raw).build();
+    assertThatThrownBy(() -> ClientCalls.blockingUnaryCall(channel, unknown, CallOptions.DEFAULT, new byte[0]))
+        .satisfies(e -> assertThat(code(e)).isEqualTo(Status.Code.UNIMPLEMENTED));
+  }
+
   static StreamObserver<CheckBatchResponse> observer(List<CheckBatchResponse> got, AtomicReference<Throwable> error,
       CountDownLatch done) {
     return new StreamObserver<>() {
