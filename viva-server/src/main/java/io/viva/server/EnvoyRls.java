@@ -123,7 +123,8 @@ final class EnvoyRls {
     for (Map.Entry<Path, byte[]> e : files.entrySet()) {
       sources.add(new RuleSet.Source(e.getKey().toString(), e.getValue()));
     }
-    RuleSet<Bound> next = RuleSet.parse(sources, settings.extensions(), spec -> new Bound(spec, store, metrics));
+    RuleSet<Bound> next = RuleSet.parse(sources, settings.extensions(), settings.mergeDomains(),
+        spec -> new Bound(spec, store, metrics));
     for (String warning : next.warnings()) {
       LOG.warn("envoy rules: {}", warning);
     }

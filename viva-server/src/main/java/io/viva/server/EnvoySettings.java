@@ -19,15 +19,18 @@ import java.util.Set;
  *   shadow_mode: false                # SHADOW_MODE: never deny, report only (upstream's global shadow mode)
  *   response_headers: false           # LIMIT_RESPONSE_HEADERS_ENABLED: RateLimit-* headers in responses
  *   extensions: false                 # ENVOY_EXTENSIONS: allow Viva's algorithm/window/limit lists
+ *   merge_domains: false              # MERGE_DOMAIN_CONFIG: files with the same domain add to it
  * }</pre>
  *
  * @param config the rule files and directories; empty when RLS has no rules (every descriptor OK)
  */
-record EnvoySettings(List<Path> config, boolean shadowMode, boolean responseHeaders, boolean extensions) {
+record EnvoySettings(List<Path> config, boolean shadowMode, boolean responseHeaders, boolean extensions,
+    boolean mergeDomains) {
 
-  static final EnvoySettings NONE = new EnvoySettings(List.of(), false, false, false);
+  static final EnvoySettings NONE = new EnvoySettings(List.of(), false, false, false, false);
 
-  private static final Set<String> KEYS = Set.of("config", "shadow_mode", "response_headers", "extensions");
+  private static final Set<String> KEYS = Set.of("config", "shadow_mode", "response_headers", "extensions",
+      "merge_domains");
 
   /** Reads the file's {@code envoy} section; relative paths are resolved against {@code baseDir}. */
   static EnvoySettings fromFile(JsonNode node, Path baseDir) throws ConfigException {
@@ -46,7 +49,7 @@ record EnvoySettings(List<Path> config, boolean shadowMode, boolean responseHead
       }
     }
     return new EnvoySettings(List.copyOf(config), flag(node, "shadow_mode"), flag(node, "response_headers"),
-        flag(node, "extensions"));
+        flag(node, "extensions"), flag(node, "merge_domains"));
   }
 
   /** {@code file} (may be null) overridden by the environment. */
@@ -74,7 +77,8 @@ record EnvoySettings(List<Path> config, boolean shadowMode, boolean responseHead
       config = List.of(dir.resolve(app == null || app.isBlank() ? "config" : app.trim()));
     }
     return new EnvoySettings(config, bool(env, "SHADOW_MODE", s.shadowMode),
-        bool(env, "LIMIT_RESPONSE_HEADERS_ENABLED", s.responseHeaders), bool(env, "ENVOY_EXTENSIONS", s.extensions));
+        bool(env, "LIMIT_RESPONSE_HEADERS_ENABLED", s.responseHeaders), bool(env, "ENVOY_EXTENSIONS", s.extensions),
+        bool(env, "MERGE_DOMAIN_CONFIG", s.mergeDomains));
   }
 
   private static boolean flag(JsonNode node, String key) throws ConfigException {

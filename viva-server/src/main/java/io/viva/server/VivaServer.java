@@ -148,8 +148,9 @@ public final class VivaServer implements AutoCloseable {
     try {
       java.util.Map<java.nio.file.Path, byte[]> files = ConfigWatcher.read(paths);
       String summary = envoy.load(files);
-      LOG.info("envoy rules loaded from {}: {} (shadow_mode={}, response_headers={}, extensions={})", paths, summary,
-          config.envoy().shadowMode(), config.envoy().responseHeaders(), config.envoy().extensions());
+      LOG.info("envoy rules loaded from {}: {} (shadow_mode={}, response_headers={}, extensions={}, merge_domains={})",
+          paths, summary, config.envoy().shadowMode(), config.envoy().responseHeaders(), config.envoy().extensions(),
+          config.envoy().mergeDomains());
       return ConfigWatcher.digest(files);
     } catch (IOException e) {
       throw new IllegalStateException("cannot read envoy rules " + paths + ": " + e, e);

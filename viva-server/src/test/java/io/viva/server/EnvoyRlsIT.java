@@ -188,7 +188,7 @@ class EnvoyRlsIT {
     Files.writeString(dir.resolve("other.yml"), OTHER);
     Files.writeString(dir.resolve("ext.yaml"), EXTENSIONS);
     Files.writeString(dir.resolve("notes.txt"), "not a rule file");
-    return TestServer.start(base.withEnvoy(new EnvoySettings(List.of(dir), shadow, true, true)),
+    return TestServer.start(base.withEnvoy(new EnvoySettings(List.of(dir), shadow, true, true, false)),
         TestServer.options(clock));
   }
 
@@ -373,7 +373,7 @@ class EnvoyRlsIT {
     Files.write(file, "domain: d\ndescriptors: [{key: k, rate_limit: {unlimited: true, unit: second}}]\n"
         .getBytes(StandardCharsets.UTF_8));
     assertThatThrownBy(() -> TestServer.start(ServerConfig.defaults().withEnvoy(
-        new EnvoySettings(List.of(file), false, false, false))))
+        new EnvoySettings(List.of(file), false, false, false, false))))
         .isInstanceOf(IllegalStateException.class)
         .hasMessage("invalid envoy rules: " + file + ": descriptors[0].rate_limit: both unlimited: true and unit:"
             + " second (expected: no unit when unlimited)");
@@ -384,7 +384,7 @@ class EnvoyRlsIT {
     Path example = Path.of("../docs/examples/ratelimit-config.yaml");
     assertThat(example).exists();
     try (TestServer s = TestServer.start(ServerConfig.defaults().withEnvoy(
-        new EnvoySettings(List.of(example), false, true, false)), TestServer.options(ManualClock.at(T0)))) {
+        new EnvoySettings(List.of(example), false, true, false, false)), TestServer.options(ManualClock.at(T0)))) {
       ManagedChannel channel = channel(s);
       var rls = RateLimitServiceGrpc.newBlockingStub(channel);
       RateLimitResponse r = rls.shouldRateLimit(req("edge_proxy", 0, d("remote_address", "10.0.0.1")));

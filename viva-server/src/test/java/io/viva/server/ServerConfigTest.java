@@ -205,6 +205,8 @@ class ServerConfigTest {
     assertThat(env.shadowMode()).isFalse();
     assertThat(env.responseHeaders()).isTrue();
     assertThat(env.extensions()).isTrue();
+    assertThat(env.mergeDomains()).isFalse();
+    assertThat(ServerConfig.load(null, Map.of("MERGE_DOMAIN_CONFIG", "true")).envoy().mergeDomains()).isTrue();
     // envoyproxy/ratelimit's own variables work unchanged.
     assertThat(ServerConfig.load(null, Map.of("RUNTIME_ROOT", "/data", "RUNTIME_SUBDIRECTORY", "ratelimit"))
         .envoy().config()).containsExactly(Path.of("/data/ratelimit/config"));
@@ -215,7 +217,7 @@ class ServerConfigTest {
     assertThatThrownBy(() -> ServerConfig.load(null, Map.of("LIMIT_RESPONSE_HEADERS_ENABLED", "yes")))
         .hasMessage("LIMIT_RESPONSE_HEADERS_ENABLED: \"yes\" (expected: true or false)");
     assertThatThrownBy(() -> ServerConfig.load(file("envoy:\n  confg: x\n"), Map.of()))
-        .hasMessageEndingWith("envoy.confg: unknown key (expected one of: config, extensions, response_headers,"
-            + " shadow_mode)");
+        .hasMessageEndingWith("envoy.confg: unknown key (expected one of: config, extensions, merge_domains,"
+            + " response_headers, shadow_mode)");
   }
 }

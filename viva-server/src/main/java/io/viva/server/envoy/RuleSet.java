@@ -83,17 +83,19 @@ public final class RuleSet<T> {
 
   /** Parses {@code sources}; each rule is its own {@link RuleSpec}. */
   public static RuleSet<RuleSpec> parse(List<Source> sources, boolean extensions) throws ConfigException {
-    return parse(sources, extensions, Function.identity());
+    return parse(sources, extensions, false, Function.identity());
   }
 
   /**
    * Parses {@code sources} and binds each rule with {@code bind}.
    *
    * @param extensions whether Viva's extensions are allowed
+   * @param mergeDomains whether files with the same domain add to it (upstream's {@code
+   *     MERGE_DOMAIN_CONFIG}); a key and value defined twice at one level is still an error
    * @throws ConfigException naming the file, the path in it and what was expected
    */
-  public static <T> RuleSet<T> parse(List<Source> sources, boolean extensions, Function<RuleSpec, T> bind)
-      throws ConfigException {
+  public static <T> RuleSet<T> parse(List<Source> sources, boolean extensions, boolean mergeDomains,
+      Function<RuleSpec, T> bind) throws ConfigException {
     Parser<T> p = new Parser<>(extensions, bind);
     Map<String, String> domainFiles = new HashMap<>();
     Map<String, Level<T>> domains = new HashMap<>();
@@ -107,16 +109,18 @@ public final class RuleSet<T> {
           throw new ConfigException("domain: missing or empty (expected: the domain Envoy sends, e.g. domain: edge)");
         }
         String other = domainFiles.putIfAbsent(domain, source.name());
-        if (other != null) {
+        if (other != null && !mergeDomains) {
           throw new ConfigException("domain: \"" + domain + "\" is already defined in " + other
-              + " (expected: each domain in one file)");
+              + " (expected: each domain in one file, or MERGE_DOMAIN_CONFIG=true to merge them)");
         }
-        Level<T> level = new Level<>();
+        Level<T> level = domains.computeIfAbsent(domain, d -> new Level<>());
         p.descriptors(level, domain, domain + ".", ConfigTree.get(root, "descriptors"), "descriptors");
-        domains.put(domain, level.freeze());
       } catch (ConfigException e) {
         throw e.prefixed(source.name());
       }
+    }
+    for (Level<T> level : domains.values()) {
+      level.freeze();
     }
     return new RuleSet<>(Map.copyOf(domains), List.copyOf(p.rules), List.copyOf(p.warnings));
   }
@@ -173,6 +177,8 @@ public final class RuleSet<T> {
   /** One nesting level: the entries' keys, each with its values. */
   private static final class Level<T> {
     private Map<String, KeyTable<T>> byKey = new HashMap<>();
+    /** The {@code key} / {@code key_value} names defined here, while loading (duplicates are errors). */
+    private Set<String> composite = new HashSet<>();
 
     Node<T> find(String key, String value) {
       KeyTable<T> t = byKey.get(key);
@@ -188,6 +194,7 @@ public final class RuleSet<T> {
         t.freeze();
       }
       byKey = Map.copyOf(byKey);
+      composite = null;
       return this;
     }
   }
@@ -216,6 +223,15 @@ public final class RuleSet<T> {
     void freeze() {
       exact = Map.copyOf(exact);
       wildcards = wildcardList.toArray(new Wildcard[0]);
+      for (Node<T> n : exact.values()) {
+        n.freeze();
+      }
+      for (Wildcard<T> w : wildcards) {
+        w.node.freeze();
+      }
+      if (bare != null) {
+        bare.freeze();
+      }
     }
   }
 
@@ -252,6 +268,16 @@ public final class RuleSet<T> {
   private static final class Node<T> {
     private T bound;
     private Level<T> children;
+
+    void freeze() {
+      if (children != null) {
+        if (children.byKey.isEmpty()) {
+          children = null;
+        } else {
+          children.freeze();
+        }
+      }
+    }
   }
 
   // ---- parsing --------------------------------------------------------------------------------
@@ -298,7 +324,7 @@ public final class RuleSet<T> {
         return;
       }
       List<JsonNode> items = ConfigTree.list(list, path);
-      Set<String> composite = new HashSet<>();
+      Set<String> composite = level.composite;
       for (int i = 0; i < items.size(); i++) {
         String dpath = path + "[" + i + "]";
         JsonNode d = items.get(i);
@@ -321,6 +347,7 @@ public final class RuleSet<T> {
         boolean quota = flag(d, "quota_mode", dpath);
         boolean detailed = flag(d, "detailed_metric", dpath);
         Node<T> node = new Node<>();
+        KeyTable<T> table = level.table(key);
         JsonNode rl = ConfigTree.get(d, "rate_limit");
         if (!rl.isMissingNode()) {
           RuleSpec spec = rule(rl, dpath + ".rate_limit", domain, fullKey, shadow, quota, detailed);
@@ -329,13 +356,9 @@ public final class RuleSet<T> {
         }
         JsonNode nested = ConfigTree.get(d, "descriptors");
         if (!nested.isMissingNode()) {
-          Level<T> children = new Level<>();
-          descriptors(children, domain, fullKey + ".", nested, dpath + ".descriptors");
-          if (!children.byKey.isEmpty()) {
-            node.children = children.freeze();
-          }
+          node.children = new Level<>();
+          descriptors(node.children, domain, fullKey + ".", nested, dpath + ".descriptors");
         }
-        KeyTable<T> table = level.table(key);
         if (value.isEmpty()) {
           table.bare = node;
         } else if (value.indexOf('*') >= 0) {

@@ -217,7 +217,24 @@ class RuleSetTest {
   @Test
   void rejectsADomainInTwoFiles() {
     assertThatThrownBy(() -> parse(false, "domain: d", "domain: d"))
-        .hasMessage("f1.yaml: domain: \"d\" is already defined in f0.yaml (expected: each domain in one file)");
+        .hasMessage("f1.yaml: domain: \"d\" is already defined in f0.yaml (expected: each domain in one file, or"
+            + " MERGE_DOMAIN_CONFIG=true to merge them)");
+  }
+
+  @Test
+  void mergedDomainsAddUpButStillRejectDuplicates() throws ConfigException {
+    List<RuleSet.Source> files = List.of(
+        new RuleSet.Source("a.yaml", "domain: d\ndescriptors: [{key: a, rate_limit: {unit: second, requests_per_unit: 1}},\n  {key: n, value: v, descriptors: [{key: x, rate_limit: {unit: second, requests_per_unit: 3}}]}]".getBytes(StandardCharsets.UTF_8)),
+        new RuleSet.Source("b.yaml", "domain: d\ndescriptors: [{key: b, rate_limit: {unit: second, requests_per_unit: 2}}]".getBytes(StandardCharsets.UTF_8)));
+    RuleSet<RuleSpec> merged = RuleSet.parse(files, false, true, r -> r);
+    assertThat(merged.match("d", Entries.of("a", "1")).requestsPerUnit()).isEqualTo(1);
+    assertThat(merged.match("d", Entries.of("b", "1")).requestsPerUnit()).isEqualTo(2);
+    assertThat(merged.match("d", Entries.of("n", "v", "x", "1")).requestsPerUnit()).isEqualTo(3);
+    List<RuleSet.Source> dup = List.of(files.get(0), new RuleSet.Source("c.yaml",
+        "domain: d\ndescriptors: [{key: a}]".getBytes(StandardCharsets.UTF_8)));
+    assertThatThrownBy(() -> RuleSet.parse(dup, false, true, r -> r))
+        .hasMessage("c.yaml: descriptors[0]: duplicate descriptor composite key 'd.a' (expected: each key and value"
+            + " once per level)");
   }
 
   @Test
