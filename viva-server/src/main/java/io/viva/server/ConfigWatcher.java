@@ -55,6 +55,11 @@ final class ConfigWatcher implements AutoCloseable {
      * @throws ConfigException to reject this version; the previous one keeps serving
      */
     String apply(Map<Path, byte[]> files) throws ConfigException;
+
+    /** What keeps serving when a version is rejected, for the log line, e.g. {@code policies (version 3)}. */
+    default String serving() {
+      return "version";
+    }
   }
 
   private final String what;
@@ -72,17 +77,27 @@ final class ConfigWatcher implements AutoCloseable {
   /** Watches the configuration file and reloads its policies into {@code registry}. */
   ConfigWatcher(ServerConfig config, PolicyRegistry registry, Metrics metrics, Duration pollInterval) {
     this("config", List.of(config.configFile().toAbsolutePath()), config.configDigest(), metrics, "file",
-        pollInterval, files -> {
-          Map.Entry<Path, byte[]> file = files.entrySet().iterator().next();
-          ServerConfig.FileContents contents = ServerConfig.parseFile(file.getValue(), file.getKey().toString());
-          List<PolicyFile.PolicySpec> policies =
-              contents.policies() != null ? contents.policies() : PolicyFile.defaults();
-          PolicyRegistry.Snapshot next = registry.replace(policies, contents.policies() != null ? "file" : "defaults");
-          List<String> restart = config.restartOnlyDifferences(contents.server());
-          if (!restart.isEmpty()) {
-            LOG.warn("config {}: server settings {} changed; they apply only after a restart", file.getKey(), restart);
+        pollInterval, new Target() {
+          @Override
+          public String apply(Map<Path, byte[]> files) throws ConfigException {
+            Map.Entry<Path, byte[]> file = files.entrySet().iterator().next();
+            ServerConfig.FileContents contents = ServerConfig.parseFile(file.getValue(), file.getKey().toString());
+            List<PolicyFile.PolicySpec> policies =
+                contents.policies() != null ? contents.policies() : PolicyFile.defaults();
+            PolicyRegistry.Snapshot next = registry.replace(policies,
+                contents.policies() != null ? "file" : "defaults");
+            List<String> restart = config.restartOnlyDifferences(contents.server());
+            if (!restart.isEmpty()) {
+              LOG.warn("config {}: server settings {} changed; they apply only after a restart", file.getKey(),
+                  restart);
+            }
+            return next.namespaces().size() + " namespaces (version " + next.version() + ")";
           }
-          return next.namespaces().size() + " namespaces (version " + next.version() + ")";
+
+          @Override
+          public String serving() {
+            return "policies (version " + registry.snapshot().version() + ")";
+          }
         });
   }
 
@@ -257,7 +272,7 @@ final class ConfigWatcher implements AutoCloseable {
 
   private void reject(String problem) {
     metrics.configReload(false, source);
-    LOG.error("{} reload rejected: {}; still serving the previous version", what, problem);
+    LOG.error("{} reload rejected: {}; still serving the previous {}", what, problem, target.serving());
   }
 
   @Override

@@ -127,7 +127,17 @@ public final class VivaServer implements AutoCloseable {
     }
     if (!config.envoy().config().isEmpty()) {
       envoyWatcher = new ConfigWatcher("envoy rules", config.envoy().config(), envoyDigest, metrics, "envoy",
-          options.pollInterval(), envoy::load);
+          options.pollInterval(), new ConfigWatcher.Target() {
+            @Override
+            public String apply(java.util.Map<java.nio.file.Path, byte[]> files) throws ConfigException {
+              return envoy.load(files);
+            }
+
+            @Override
+            public String serving() {
+              return "rules (" + envoy.rules() + ")";
+            }
+          });
       envoyWatcher.start();
     }
     ready.set(true);
