@@ -61,7 +61,7 @@ final class CheckApi {
   }
 
   /** A check resolved against a snapshot and ready to run. */
-  private record Resolved(PolicyRegistry.Namespace namespace, PolicyRegistry.Target target, String identifier,
+  record Resolved(PolicyRegistry.Namespace namespace, PolicyRegistry.Target target, String identifier,
       long cost, String idempotencyKey) {}
 
   /** Rejects bodies the route cannot read, before reading them. */
@@ -321,7 +321,7 @@ final class CheckApi {
     throw ApiError.invalid(path + ": " + describeValue(p, v) + " (expected: an integer >= 0)");
   }
 
-  private static String checkIdempotencyKey(String key, String what) {
+  static String checkIdempotencyKey(String key, String what) {
     if (key.isEmpty() || key.length() > MAX_IDEMPOTENCY_KEY_LENGTH) {
       throw ApiError.invalid(what + ": " + key.length() + " characters (expected: 1 to "
           + MAX_IDEMPOTENCY_KEY_LENGTH + ")");
@@ -330,7 +330,7 @@ final class CheckApi {
   }
 
   /** Validates a check against the snapshot: identifier, namespace, override, cost. */
-  private static Resolved resolve(PolicyRegistry.Snapshot snapshot, CheckFields f, String path) {
+  static Resolved resolve(PolicyRegistry.Snapshot snapshot, CheckFields f, String path) {
     String id = f.identifier;
     if (id == null) {
       throw ApiError.invalid(join(path, "identifier") + ": missing (expected: a non-empty string of at most "
@@ -362,7 +362,7 @@ final class CheckApi {
    * Starts one decision. The in-memory store completes it at once; the Redis store completes it on
    * Lettuce's thread, never blocking the event loop. The duration metric is recorded on completion.
    */
-  private static CompletableFuture<Decision> run(Resolved r) {
+  static CompletableFuture<Decision> run(Resolved r) {
     long t0 = System.nanoTime();
     CompletableFuture<Decision> f =
         r.target.limiter().tryAcquireAsync(r.identifier, r.cost, r.idempotencyKey).toCompletableFuture();
@@ -447,7 +447,7 @@ final class CheckApi {
     }
   }
 
-  private static long ceilSeconds(long micros) {
+  static long ceilSeconds(long micros) {
     return micros <= 0 ? 0 : (micros + 999_999) / 1_000_000;
   }
 

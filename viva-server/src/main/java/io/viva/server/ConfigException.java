@@ -13,7 +13,7 @@ public final class ConfigException extends Exception {
   }
 
   /** Returns a copy of this exception whose message starts with {@code prefix + ": "}. */
-  ConfigException prefixed(String prefix) {
+  public ConfigException prefixed(String prefix) {
     ConfigException e = new ConfigException(prefix + ": " + getMessage());
     e.setStackTrace(getStackTrace());
     return e;

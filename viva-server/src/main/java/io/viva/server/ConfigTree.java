@@ -20,7 +20,7 @@ import java.util.Set;
  * path of the bad value ({@code policies[2].limits[0].window}) and what was expected. Shared by the
  * server configuration and the policy files.
  */
-final class ConfigTree {
+public final class ConfigTree {
 
   /** A tree mapper for JSON documents; duplicate keys are errors. */
   static final ObjectMapper JSON = JsonMapper.builder().enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION).build();
@@ -30,7 +30,7 @@ final class ConfigTree {
   private ConfigTree() {}
 
   /** Parses a YAML document (JSON is accepted too); an empty document is an empty object. */
-  static JsonNode readYaml(byte[] bytes) throws ConfigException {
+  public static JsonNode readYaml(byte[] bytes) throws ConfigException {
     return read(yamlMapper(), bytes, "YAML");
   }
 
@@ -63,7 +63,7 @@ final class ConfigTree {
   }
 
   /** Requires {@code node} to be an object with no keys outside {@code allowed}. */
-  static void requireObject(JsonNode node, String path, Set<String> allowed) throws ConfigException {
+  public static void requireObject(JsonNode node, String path, Set<String> allowed) throws ConfigException {
     if (!node.isObject()) {
       throw new ConfigException(label(path) + ": " + describe(node) + " (expected: a mapping with keys "
           + String.join(", ", sorted(allowed)) + ")");
@@ -78,7 +78,7 @@ final class ConfigTree {
   }
 
   /** The elements of a list, or an error naming the path. */
-  static List<JsonNode> list(JsonNode node, String path) throws ConfigException {
+  public static List<JsonNode> list(JsonNode node, String path) throws ConfigException {
     if (!node.isArray()) {
       throw new ConfigException(path + ": " + describe(node) + " (expected: a list)");
     }
@@ -87,19 +87,19 @@ final class ConfigTree {
     return out;
   }
 
-  static JsonNode get(JsonNode object, String key) {
+  public static JsonNode get(JsonNode object, String key) {
     JsonNode v = object.get(key);
     return v == null || v.isNull() ? MissingNode.getInstance() : v;
   }
 
-  static String string(JsonNode node, String path) throws ConfigException {
+  public static String string(JsonNode node, String path) throws ConfigException {
     if (!node.isTextual()) {
       throw new ConfigException(path + ": " + describe(node) + " (expected: a string)");
     }
     return node.textValue();
   }
 
-  static long integer(JsonNode node, String path, long min, long max) throws ConfigException {
+  public static long integer(JsonNode node, String path, long min, long max) throws ConfigException {
     if (!node.isIntegralNumber() || !node.canConvertToLong()) {
       throw new ConfigException(path + ": " + describe(node) + " (expected: an integer from " + min + " to " + max + ")");
     }
@@ -110,7 +110,7 @@ final class ConfigTree {
     return v;
   }
 
-  static boolean bool(JsonNode node, String path) throws ConfigException {
+  public static boolean bool(JsonNode node, String path) throws ConfigException {
     if (!node.isBoolean()) {
       throw new ConfigException(path + ": " + describe(node) + " (expected: true or false)");
     }
@@ -118,7 +118,7 @@ final class ConfigTree {
   }
 
   /** A duration: a string such as {@code 1h30m}, or (when {@code bareUnit} is not null) a bare number in that unit. */
-  static Duration duration(JsonNode node, String path, String bareUnit) throws ConfigException {
+  public static Duration duration(JsonNode node, String path, String bareUnit) throws ConfigException {
     if (bareUnit != null && node.isIntegralNumber() && node.canConvertToLong() && node.longValue() >= 0) {
       return bareUnit.equals("s") ? Duration.ofSeconds(node.longValue()) : Duration.ofMillis(node.longValue());
     }
@@ -133,7 +133,7 @@ final class ConfigTree {
     }
   }
 
-  static String child(String path, String key) {
+  public static String child(String path, String key) {
     return path.isEmpty() ? key : path + "." + key;
   }
 
@@ -142,7 +142,7 @@ final class ConfigTree {
   }
 
   /** Describes a node for an error message: its value if short, else its type. */
-  static String describe(JsonNode node) {
+  public static String describe(JsonNode node) {
     if (node.isMissingNode() || node.isNull()) {
       return "missing";
     }

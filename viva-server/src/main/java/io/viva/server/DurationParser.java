@@ -8,7 +8,7 @@ import java.time.Duration;
  * {@code 1d}, {@code 1h30m}, {@code 2m500ms}. Units: {@code d}, {@code h}, {@code m}, {@code s},
  * {@code ms}, {@code us}.
  */
-final class DurationParser {
+public final class DurationParser {
 
   private static final String EXPECTED = "expected: a duration like 500ms, 1s, 5m, 1h30m or 1d";
   private static final String[] UNITS = {"d", "h", "m", "s", "ms", "us"};
@@ -22,7 +22,7 @@ final class DurationParser {
    * @param what names the value in the error message, e.g. {@code policies[0].window}
    * @throws IllegalArgumentException naming {@code what}, the value and the expected form
    */
-  static Duration parse(String text, String what) {
+  public static Duration parse(String text, String what) {
     if (text == null) {
       throw new IllegalArgumentException(what + ": null (" + EXPECTED + ")");
     }
@@ -65,7 +65,7 @@ final class DurationParser {
   }
 
   /** Formats {@code duration} in the form {@link #parse} reads, e.g. {@code 1h30m}; sub-microsecond parts are dropped. */
-  static String format(Duration duration) {
+  public static String format(Duration duration) {
     long micros = duration.getSeconds() * 1_000_000L + duration.getNano() / 1_000L;
     if (micros <= 0) {
       return "0s";

@@ -56,6 +56,7 @@ final class Metrics implements AutoCloseable {
   private final JvmGcMetrics gcMetrics;
   private final ConcurrentHashMap<String, NamespaceMeters> namespaces = new ConcurrentHashMap<>();
   private final ConcurrentHashMap<String, RouteMeters> routes = new ConcurrentHashMap<>();
+  private final ConcurrentHashMap<String, Counter> envoy = new ConcurrentHashMap<>();
 
   Metrics(LimitStore store) {
     registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
@@ -88,10 +89,28 @@ final class Metrics implements AutoCloseable {
           .register(registry);
     }
     for (String result : new String[] {"success", "failure"}) {
-      for (String source : new String[] {"file", "admin"}) {
+      for (String source : new String[] {"file", "admin", "envoy"}) {
         reloadCounter(result, source);
       }
     }
+  }
+
+  /**
+   * The counter of Envoy RLS decisions of one rule ({@code viva_envoy_rule_decisions_total{key,result}}),
+   * result {@code ok|over_limit|shadow_mode|quota_mode}; created on first use, then cached.
+   */
+  Counter envoyRule(String key, String result) {
+    return envoy.computeIfAbsent(key + '\u0000' + result, k -> Counter.builder("viva_envoy_rule_decisions")
+        .description("Envoy RLS descriptor decisions per rule (the rule's full key)")
+        .tag("key", key).tag("result", result).register(registry));
+  }
+
+  /** The counter of Envoy RLS requests by overall result ({@code viva_envoy_requests_total{result}}). */
+  Counter envoyRequest(String result) {
+    return envoy.computeIfAbsent("\u0000request\u0000" + result, k -> Counter.builder("viva_envoy_requests")
+        .description("Envoy RLS ShouldRateLimit requests by overall code (shadow_mode: over limit, allowed by"
+            + " global shadow mode)")
+        .tag("result", result).register(registry));
   }
 
   /** The meters of one namespace, created on first use. */

@@ -41,6 +41,8 @@ import java.util.Set;
  *   timeout: 50ms                  # REDIS_TIMEOUT; per decision
  * policies:
  *   - {namespace: default, algorithm: token_bucket, limit: 100, window: 1m}
+ * envoy:                           # see EnvoySettings
+ *   config: [ratelimit/]           # ENVOY_CONFIG; envoyproxy/ratelimit rule files
  * }</pre>
  *
  * <p>Immutable.
@@ -49,7 +51,7 @@ public final class ServerConfig {
 
   static final List<String> LOG_LEVELS = List.of("trace", "debug", "info", "warn", "error", "off");
 
-  private static final Set<String> ROOT_KEYS = Set.of("server", "redis", "policies");
+  private static final Set<String> ROOT_KEYS = Set.of("server", "redis", "policies", "envoy");
   private static final Set<String> SERVER_KEYS = Set.of("port", "listen_addr", "metrics_port",
       "graceful_shutdown_timeout", "mode", "admin_token", "log_level", "access_log", "max_batch_size",
       "event_loops", "max_keys", "store");
@@ -72,6 +74,7 @@ public final class ServerConfig {
   private final Path configFile;
   private final boolean policiesFromFile;
   private final List<PolicyFile.PolicySpec> policies;
+  private EnvoySettings envoy = EnvoySettings.NONE;
   private String configDigest;
 
   private ServerConfig(Layer l, Path configFile, List<PolicyFile.PolicySpec> policies, boolean policiesFromFile) {
@@ -116,11 +119,13 @@ public final class ServerConfig {
     Layer merged = Layer.defaults();
     List<PolicyFile.PolicySpec> policies = null;
     String digest = null;
+    EnvoySettings envoy = null;
     if (file != null) {
       FileContents contents = readFile(file);
       merged.apply(contents.server);
       policies = contents.policies;
       digest = contents.digest;
+      envoy = contents.envoy;
     }
     merged.apply(Layer.fromEnv(env));
     merged.apply(Layer.fromFlags(flags));
@@ -128,11 +133,12 @@ public final class ServerConfig {
     boolean fromFile = policies != null;
     ServerConfig config = new ServerConfig(merged, file, fromFile ? policies : PolicyFile.defaults(), fromFile);
     config.configDigest = digest;
+    config.envoy = EnvoySettings.resolve(envoy, env);
     return config;
   }
 
   /** The parts of a configuration file; {@code policies} is null when the file has none. */
-  record FileContents(Layer server, List<PolicyFile.PolicySpec> policies, String digest) {}
+  record FileContents(Layer server, List<PolicyFile.PolicySpec> policies, String digest, EnvoySettings envoy) {}
 
   /** The SHA-256 of the file's bytes as loaded, hex; null without a file. */
   String configDigest() {
@@ -169,10 +175,24 @@ public final class ServerConfig {
       JsonNode policiesNode = ConfigTree.get(root, "policies");
       List<PolicyFile.PolicySpec> policies =
           policiesNode.isMissingNode() ? null : PolicyFile.parse(policiesNode, "policies");
-      return new FileContents(server, policies, digest(bytes));
+      Path parent = Path.of(name).toAbsolutePath().getParent();
+      EnvoySettings envoy = EnvoySettings.fromFile(ConfigTree.get(root, "envoy"), parent);
+      return new FileContents(server, policies, digest(bytes), envoy);
     } catch (ConfigException e) {
       throw e.prefixed(name);
     }
+  }
+
+  /** The Envoy rate limit service settings (the {@code envoy} section). */
+  EnvoySettings envoy() {
+    return envoy;
+  }
+
+  /** A copy with other Envoy settings (tests). */
+  ServerConfig withEnvoy(EnvoySettings settings) {
+    ServerConfig copy = with(l -> { });
+    copy.envoy = settings;
+    return copy;
   }
 
   /** The address to listen on, e.g. {@code 0.0.0.0}. */
@@ -273,6 +293,7 @@ public final class ServerConfig {
   ServerConfig withPoliciesForTest(List<PolicyFile.PolicySpec> policies) {
     ServerConfig copy = new ServerConfig(toLayer(), configFile, policies, true);
     copy.configDigest = configDigest;
+    copy.envoy = envoy;
     return copy;
   }
 
@@ -282,6 +303,7 @@ public final class ServerConfig {
     change.accept(l);
     ServerConfig copy = new ServerConfig(l, configFile, policies, policiesFromFile);
     copy.configDigest = configDigest;
+    copy.envoy = envoy;
     return copy;
   }
 

@@ -51,7 +51,7 @@ final class VivaRoutes {
 
   /** What the routes need from the running server. */
   record Services(ServerConfig config, PolicyRegistry registry, Metrics metrics, AtomicBoolean ready, Buffer openApi,
-      RedisBackend redis, InsightApi.Sources insights) {}
+      RedisBackend redis, InsightApi.Sources insights, EnvoyRls envoy) {}
 
   /** Declares every route of the API port on {@code router}. */
   static void routes(Router router, Services s) {
@@ -62,6 +62,9 @@ final class VivaRoutes {
     t.add(HttpMethod.POST, "/v1/check", check::requireJson, Http.body(CHECK_BODY_LIMIT), check::check);
     t.add(HttpMethod.POST, "/v1/check/batch", check::requireJson, Http.body(BATCH_BODY_LIMIT), check::batch);
     t.add(HttpMethod.POST, "/allow", check::allow);
+    // envoyproxy/ratelimit's HTTP endpoint: an RLS v3 request in JSON (docs/envoy.md); like upstream,
+    // any content type is read as JSON, so `curl -d` works.
+    t.add(HttpMethod.POST, "/json", Http.body(CHECK_BODY_LIMIT), s.envoy()::json);
     t.add(HttpMethod.GET, "/v1/ping", ctx -> Http.json(ctx, 200, PING));
     // The same request bytes as /v1/check, read the same way, without the decision: the fair
     // baseline for "how much does a check cost over the HTTP stack".

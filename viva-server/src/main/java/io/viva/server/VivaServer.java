@@ -7,9 +7,11 @@ import io.vertx.core.VertxOptions;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.file.FileSystemOptions;
+import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.ext.web.Router;
+import io.vertx.grpc.server.GrpcServer;
 import io.viva.core.Clock;
 import io.viva.core.InMemoryLimitStore;
 import io.viva.core.LimitStore;
@@ -56,11 +58,13 @@ public final class VivaServer implements AutoCloseable {
   private StatsSampler sampler;
   /** With Redis: the admin views merged over every instance. */
   private SharedTraffic shared;
+  private final EnvoyRls envoy;
   private final AtomicBoolean ready = new AtomicBoolean();
   private final AtomicBoolean stopped = new AtomicBoolean();
   private final AtomicInteger port = new AtomicInteger(-1);
   private final AtomicInteger metricsPort = new AtomicInteger(-1);
   private ConfigWatcher watcher;
+  private ConfigWatcher envoyWatcher;
   private String apiDeployment;
   private String metricsDeployment;
 
@@ -75,8 +79,11 @@ public final class VivaServer implements AutoCloseable {
         : InMemoryLimitStore.builder().clock(options.clock()).maximumKeys(config.maxKeys()).build();
     this.metrics = new Metrics(store);
     this.traffic = new TrafficRecorder(store.clock()::micros, OFFENDER_CAPACITY);
-    this.registry = new PolicyRegistry(new ObservedLimitStore(store, traffic), metrics, config.policies(),
+    // Every decision, whichever API asked for it, passes the recorder that feeds the admin views.
+    LimitStore observed = new ObservedLimitStore(store, traffic);
+    this.registry = new PolicyRegistry(observed, metrics, config.policies(),
         config.policiesFromFile() ? "file" : "defaults");
+    this.envoy = new EnvoyRls(observed, options.clock(), metrics, config.envoy(), config.maxBatchSize());
     this.vertx = Vertx.vertx(new VertxOptions()
         .setEventLoopPoolSize(config.eventLoops())
         .setWorkerPoolSize(2)
@@ -119,7 +126,9 @@ public final class VivaServer implements AutoCloseable {
     shared = config.redis() != null ? new SharedTraffic(config.redis(), traffic) : null;
     VivaRoutes.Services services = new VivaRoutes.Services(config, registry, metrics, ready, openApi(),
         store instanceof RedisBackend r ? r : null, new InsightApi.Sources(traffic, sampler, store,
-            store instanceof RedisBackend r ? r : null, AuditSink.log(), shared));
+            store instanceof RedisBackend r ? r : null, AuditSink.log(), shared), envoy);
+    String envoyDigest = loadEnvoyRules();
+    GrpcApi grpc = new GrpcApi(registry, config.maxBatchSize(), envoy, ready);
     // A negative port makes every instance share one random port (Vert.x), so port 0 works with N instances.
     int listenPort = config.port() == 0 ? -1 : config.port();
     apiDeployment = await(vertx.deployVerticle(() -> new HttpVerticle(config, listenPort, router -> {
@@ -127,15 +136,30 @@ public final class VivaServer implements AutoCloseable {
       if (options.extraRoutes() != null) {
         options.extraRoutes().accept(router, services);
       }
-    }, port), new DeploymentOptions().setInstances(config.eventLoops())), "listen on " + config.host() + ":" + config.port());
+    }, grpc, port), new DeploymentOptions().setInstances(config.eventLoops())), "listen on " + config.host() + ":" + config.port());
     if (config.metricsPort() >= 0) {
       metricsDeployment = await(vertx.deployVerticle(() -> new HttpVerticle(config, config.metricsPort(),
-          router -> VivaRoutes.metricsRoutes(router, services), metricsPort), new DeploymentOptions()),
+          router -> VivaRoutes.metricsRoutes(router, services), null, metricsPort), new DeploymentOptions()),
           "listen on " + config.host() + ":" + config.metricsPort() + " (metrics)");
     }
     if (config.configFile() != null) {
       watcher = new ConfigWatcher(config, registry, metrics, options.pollInterval());
       watcher.start();
+    }
+    if (!config.envoy().config().isEmpty()) {
+      envoyWatcher = new ConfigWatcher("envoy rules", config.envoy().config(), envoyDigest, metrics, "envoy",
+          options.pollInterval(), new ConfigWatcher.Target() {
+            @Override
+            public String apply(java.util.Map<java.nio.file.Path, byte[]> files) throws ConfigException {
+              return envoy.load(files);
+            }
+
+            @Override
+            public String serving() {
+              return "rules (" + envoy.rules() + ")";
+            }
+          });
+      envoyWatcher.start();
     }
     ready.set(true);
     LOG.info("viva started: mode={} store={} listen={}:{} metrics={} event_loops={} policies={} ({}) config={} admin={}",
@@ -144,6 +168,26 @@ public final class VivaServer implements AutoCloseable {
         config.eventLoops(), registry.snapshot().namespaces().size(), config.policiesFromFile() ? "from file" : "built-in defaults",
         config.configFile() != null ? config.configFile() + " (watched for changes)" : "none",
         config.adminEnabled() ? "enabled" : "disabled (set ADMIN_TOKEN to enable /admin/* and the /dashboard/ login)");
+  }
+
+  /** Loads the Envoy rule files, if any; returns their digest (for the watcher), or null. */
+  private String loadEnvoyRules() {
+    java.util.List<java.nio.file.Path> paths = config.envoy().config();
+    if (paths.isEmpty()) {
+      return null;
+    }
+    try {
+      java.util.Map<java.nio.file.Path, byte[]> files = ConfigWatcher.read(paths);
+      String summary = envoy.load(files);
+      LOG.info("envoy rules loaded from {}: {} (shadow_mode={}, response_headers={}, extensions={}, merge_domains={})",
+          paths, summary, config.envoy().shadowMode(), config.envoy().responseHeaders(), config.envoy().extensions(),
+          config.envoy().mergeDomains());
+      return ConfigWatcher.digest(files);
+    } catch (IOException e) {
+      throw new IllegalStateException("cannot read envoy rules " + paths + ": " + e, e);
+    } catch (ConfigException e) {
+      throw new IllegalStateException("invalid envoy rules: " + e.getMessage(), e);
+    }
   }
 
   /** The port the API listens on (the actual one when 0 was configured). */
@@ -176,6 +220,9 @@ public final class VivaServer implements AutoCloseable {
         DurationParser.format(config.gracefulShutdownTimeout()));
     if (watcher != null) {
       watcher.close();
+    }
+    if (envoyWatcher != null) {
+      envoyWatcher.close();
     }
     Duration grace = config.gracefulShutdownTimeout();
     try {
@@ -241,14 +288,16 @@ public final class VivaServer implements AutoCloseable {
     private final ServerConfig config;
     private final int listenPort;
     private final java.util.function.Consumer<Router> routes;
+    private final GrpcApi grpc;
     private final AtomicInteger actualPort;
     private HttpServer server;
 
-    HttpVerticle(ServerConfig config, int listenPort, java.util.function.Consumer<Router> routes,
+    HttpVerticle(ServerConfig config, int listenPort, java.util.function.Consumer<Router> routes, GrpcApi grpc,
         AtomicInteger actualPort) {
       this.config = config;
       this.listenPort = listenPort;
       this.routes = routes;
+      this.grpc = grpc;
       this.actualPort = actualPort;
     }
 
@@ -259,10 +308,29 @@ public final class VivaServer implements AutoCloseable {
       server = vertx.createHttpServer(new HttpServerOptions()
           .setMaxInitialLineLength(8192)
           .setMaxHeaderSize(16 * 1024)
-          .setHttp2ClearTextEnabled(false)
+          // HTTP/2 without TLS (h2c, with prior knowledge or by upgrade): what gRPC clients speak.
+          .setHttp2ClearTextEnabled(grpc != null)
+          // Envoy multiplexes its RLS calls over few connections; streams carry batches: room for both.
+          .setInitialSettings(new io.vertx.core.http.Http2Settings().setMaxConcurrentStreams(1024)
+              .setInitialWindowSize(1024 * 1024))
+          .setHttp2ConnectionWindowSize(4 * 1024 * 1024)
           .setIdleTimeout(300)
           .setTcpNoDelay(true));
-      server.requestHandler(router).invalidRequestHandler(VivaRoutes::invalidRequest);
+      if (grpc == null) {
+        server.requestHandler(router);
+      } else {
+        // gRPC requests (content type application/grpc...) to the gRPC server, the rest to the router.
+        GrpcServer grpcServer = grpc.server(vertx);
+        server.requestHandler(request -> {
+          String type = request.getHeader(HttpHeaders.CONTENT_TYPE);
+          if (type != null && type.startsWith("application/grpc")) {
+            grpcServer.handle(request);
+          } else {
+            router.handle(request);
+          }
+        });
+      }
+      server.invalidRequestHandler(VivaRoutes::invalidRequest);
       return server.listen(listenPort, config.host()).onSuccess(s -> actualPort.set(s.actualPort()));
     }
 

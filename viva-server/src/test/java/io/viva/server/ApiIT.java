@@ -236,7 +236,7 @@ class ApiIT {
     assertThat(doc.get("openapi").asText()).isEqualTo("3.1.0");
     List<String> paths = new ArrayList<>();
     doc.get("paths").fieldNames().forEachRemaining(paths::add);
-    assertThat(paths).containsExactlyInAnyOrder("/v1/check", "/v1/check/batch", "/allow", "/v1/ping", "/health/live",
+    assertThat(paths).containsExactlyInAnyOrder("/v1/check", "/v1/check/batch", "/allow", "/json", "/v1/ping", "/health/live",
         "/livez", "/health/ready", "/readyz", "/metrics", "/openapi.json", "/admin/policies",
         "/admin/stats", "/admin/top_offenders", "/admin/user/{user_id}", "/admin/resources", "/admin/reset", "/dashboard");
   }

@@ -183,4 +183,41 @@ class ServerConfigTest {
     assertThatThrownBy(() -> ServerConfig.load(file("redis:\n  timeout: soon\n  addr: h:1\n"), Map.of()))
         .hasMessageContaining("redis.timeout");
   }
+
+  @Test
+  void envoySettingsFromFileAndEnvironment() throws Exception {
+    assertThat(ServerConfig.load(null, Map.of()).envoy()).isEqualTo(EnvoySettings.NONE);
+    Path f = file("""
+        envoy:
+          config: [rules, /etc/ratelimit/config]
+          shadow_mode: true
+          response_headers: true
+        """);
+    EnvoySettings fromFile = ServerConfig.load(f, Map.of()).envoy();
+    assertThat(fromFile.config()).containsExactly(f.toAbsolutePath().getParent().resolve("rules"),
+        Path.of("/etc/ratelimit/config"));
+    assertThat(fromFile.shadowMode()).isTrue();
+    assertThat(fromFile.responseHeaders()).isTrue();
+    assertThat(fromFile.extensions()).isFalse();
+    EnvoySettings env = ServerConfig.load(f, Map.of("ENVOY_CONFIG", "/a.yaml, /b", "SHADOW_MODE", "false",
+        "ENVOY_EXTENSIONS", "1")).envoy();
+    assertThat(env.config()).containsExactly(Path.of("/a.yaml"), Path.of("/b"));
+    assertThat(env.shadowMode()).isFalse();
+    assertThat(env.responseHeaders()).isTrue();
+    assertThat(env.extensions()).isTrue();
+    assertThat(env.mergeDomains()).isFalse();
+    assertThat(ServerConfig.load(null, Map.of("MERGE_DOMAIN_CONFIG", "true")).envoy().mergeDomains()).isTrue();
+    // envoyproxy/ratelimit's own variables work unchanged.
+    assertThat(ServerConfig.load(null, Map.of("RUNTIME_ROOT", "/data", "RUNTIME_SUBDIRECTORY", "ratelimit"))
+        .envoy().config()).containsExactly(Path.of("/data/ratelimit/config"));
+    assertThat(ServerConfig.load(null, Map.of("RUNTIME_ROOT", "/data", "RUNTIME_APPDIRECTORY", "rules",
+        "ENVOY_CONFIG", "/x")).envoy().config()).containsExactly(Path.of("/x"));
+    assertThat(ServerConfig.load(null, Map.of("RUNTIME_ROOT", "/data", "RUNTIME_APPDIRECTORY", "rules"))
+        .envoy().config()).containsExactly(Path.of("/data/rules"));
+    assertThatThrownBy(() -> ServerConfig.load(null, Map.of("LIMIT_RESPONSE_HEADERS_ENABLED", "yes")))
+        .hasMessage("LIMIT_RESPONSE_HEADERS_ENABLED: \"yes\" (expected: true or false)");
+    assertThatThrownBy(() -> ServerConfig.load(file("envoy:\n  confg: x\n"), Map.of()))
+        .hasMessageEndingWith("envoy.confg: unknown key (expected one of: config, extensions, merge_domains,"
+            + " response_headers, shadow_mode)");
+  }
 }

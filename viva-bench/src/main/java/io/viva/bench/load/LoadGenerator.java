@@ -86,6 +86,16 @@ public final class LoadGenerator {
 
   /** Runs one load test; arguments as {@code --name value}. */
   public static void main(String[] argv) throws Exception {
+    Map<String, String> args = parseArgs(argv);
+    if (args.containsKey("header")) {
+      System.out.println(header());
+      return;
+    }
+    System.out.println(new LoadGenerator(args).run());
+  }
+
+  /** {@code --name value} pairs, in order. */
+  static Map<String, String> parseArgs(String[] argv) {
     Map<String, String> args = new LinkedHashMap<>();
     for (int i = 0; i < argv.length; i++) {
       if (!argv[i].startsWith("--") || i + 1 >= argv.length) {
@@ -93,11 +103,18 @@ public final class LoadGenerator {
       }
       args.put(argv[i].substring(2), argv[++i]);
     }
-    if (args.containsKey("header")) {
-      System.out.println(header());
-      return;
-    }
-    System.out.println(new LoadGenerator(args).run());
+    return args;
+  }
+
+  /** One row of {@link #header()}'s table from a run's measurements (latencies in microseconds). */
+  static String row(String label, String mode, double perSecond, Histogram h, Map<?, LongAdder> outcomes,
+      long errors) {
+    StringBuilder codes = new StringBuilder();
+    new java.util.TreeMap<>(outcomes).forEach((k, v) -> codes.append(codes.isEmpty() ? "" : " ").append(k)
+        .append('×').append(v.sum()));
+    return String.format(Locale.ROOT, "| %s | %s | %,.0f | %.3f | %.3f | %.3f | %.3f | %.3f | %s | %d |",
+        label, mode, perSecond, ms(h.getValueAtPercentile(50)), ms(h.getValueAtPercentile(90)),
+        ms(h.getValueAtPercentile(99)), ms(h.getValueAtPercentile(99.9)), ms(h.getMaxValue()), codes, errors);
   }
 
   /** The markdown table header matching {@link #run()}'s row. */
@@ -147,12 +164,8 @@ public final class LoadGenerator {
     client.close().await();
     vertx.close().await();
     double perSecond = count / (measured / 1e9);
-    StringBuilder codes = new StringBuilder();
-    new java.util.TreeMap<>(statuses).forEach((k, v) -> codes.append(codes.isEmpty() ? "" : " ").append(k).append('×').append(v.sum()));
-    return String.format(Locale.ROOT, "| %s | %s | %,.0f | %.3f | %.3f | %.3f | %.3f | %.3f | %s | %d |",
-        label, rate <= 0 ? "closed, " + connections + "×" + depth : "open, " + rate + "/s",
-        perSecond, ms(h.getValueAtPercentile(50)), ms(h.getValueAtPercentile(90)), ms(h.getValueAtPercentile(99)),
-        ms(h.getValueAtPercentile(99.9)), ms(h.getMaxValue()), codes, errors.sum());
+    return row(label, rate <= 0 ? "closed, " + connections + "×" + depth : "open, " + rate + "/s", perSecond, h,
+        statuses, errors.sum());
   }
 
   private static double ms(long micros) {
@@ -233,7 +246,7 @@ public final class LoadGenerator {
     }
   }
 
-  private static Duration parseDuration(String text) {
+  static Duration parseDuration(String text) {
     String t = text.trim().toLowerCase(Locale.ROOT);
     if (t.endsWith("ms")) {
       return Duration.ofMillis(Long.parseLong(t.substring(0, t.length() - 2)));

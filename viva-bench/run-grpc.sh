@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Load-tests Viva's gRPC APIs against its HTTP API in one session, on this machine, and prints the
+# markdown rows for docs/benchmarks.md (closed loop, max throughput, checks per second):
+#
+#   1. HTTP POST /v1/check (the HTTP baseline of this session; LoadGenerator);
+#   2. gRPC viva.v1 Check, unary;
+#   3. gRPC viva.v1 CheckStream: streams with several messages in flight, BATCH checks each;
+#   4. gRPC Envoy RLS v3 ShouldRateLimit, unary, one descriptor (as Envoy sends);
+#   5. gRPC CheckStream with one check per message (the per-message cost).
+#
+# Usage:  viva-bench/run-grpc.sh                                    (JVM flags: the ./viva launcher's)
+#         DURATION=3s WARMUP=1s viva-bench/run-grpc.sh              (a smoke run)
+# Env: DURATION (10s), WARMUP (5s), CONNECTIONS (64, HTTP), GRPC_CONNECTIONS (2), DEPTH (32, unary calls
+#      in flight per connection), STREAMS (4), STREAM_DEPTH (8, messages in flight per stream),
+#      BATCH (100, checks per stream message), PORT (18090).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+source scripts/java-home.sh
+java="$JAVA_HOME/bin/java"
+
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-5s}
+CONNECTIONS=${CONNECTIONS:-64}
+GRPC_CONNECTIONS=${GRPC_CONNECTIONS:-2}
+DEPTH=${DEPTH:-32}
+STREAMS=${STREAMS:-4}
+STREAM_DEPTH=${STREAM_DEPTH:-8}
+BATCH=${BATCH:-100}
+PORT=${PORT:-18090}
+
+./mvnw -q -pl viva-server,viva-bench -am package -DskipTests
+jar=viva-server/target/viva-server.jar
+bench=viva-bench/target/benchmarks.jar
+
+if [[ -z ${SERVER_JAVA_OPTS+x} ]]; then
+  SERVER_JAVA_OPTS=$(./viva --print-java-opts)
+fi
+dir=$(mktemp -d)
+cat > "$dir/viva.yaml" <<'YAML'
+policies:
+  - namespace: bench
+    algorithm: token_bucket
+    limit: 1000000000
+    window: 1s
+envoy:
+  config: [rules]
+YAML
+mkdir "$dir/rules"
+cat > "$dir/rules/bench.yaml" <<'YAML'
+domain: bench
+descriptors:
+  - key: user
+    rate_limit:
+      unit: second
+      requests_per_unit: 1000000000
+YAML
+
+# shellcheck disable=SC2086
+SERVER_PORT=$PORT ACCESS_LOG=false LOG_LEVEL=warn "$java" $SERVER_JAVA_OPTS -jar "$jar" serve --config "$dir/viva.yaml" \
+    > /tmp/viva-grpc-server.log 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$dir"' EXIT
+for _ in $(seq 100); do
+  kill -0 $server 2>/dev/null || { echo "the server did not start:" >&2; tail -3 /tmp/viva-grpc-server.log >&2; exit 1; }
+  curl -sf "http://127.0.0.1:$PORT/health/ready" >/dev/null && break
+  sleep 0.1
+done
+sleep 1
+
+grpc() {
+  "$java" --sun-misc-unsafe-memory-access=allow -cp "$bench" io.viva.bench.load.GrpcLoadGenerator \
+      --target "127.0.0.1:$PORT" --duration "$DURATION" --warmup "$WARMUP" --connections "$GRPC_CONNECTIONS" \
+      --namespace bench "$@" 2>/dev/null
+}
+
+echo "server JVM flags: $SERVER_JAVA_OPTS"
+echo
+"$java" -cp "$bench" io.viva.bench.load.LoadGenerator --header x
+"$java" --sun-misc-unsafe-memory-access=allow -cp "$bench" io.viva.bench.load.LoadGenerator \
+    --url "http://127.0.0.1:$PORT/v1/check" --body '{"identifier":"user-%d","namespace":"bench"}' --keys 10000 \
+    --duration "$DURATION" --warmup "$WARMUP" --connections "$CONNECTIONS" --label "HTTP POST /v1/check" 2>/dev/null
+grpc --mode unary --depth "$DEPTH" --label "gRPC Check (unary)"
+grpc --mode unary --depth "$DEPTH" --label "gRPC Check (unary), again"
+grpc --mode stream --streams "$STREAMS" --depth "$STREAM_DEPTH" --batch "$BATCH" --label "gRPC CheckStream ($BATCH checks/msg)"
+grpc --mode envoy --depth "$DEPTH" --label "gRPC Envoy ShouldRateLimit (unary)"
+grpc --mode stream --streams "$STREAMS" --depth 64 --batch 1 --label "gRPC CheckStream (1 check/msg)"
