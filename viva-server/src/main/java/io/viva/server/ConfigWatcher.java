@@ -47,6 +47,8 @@ final class ConfigWatcher implements AutoCloseable {
   private Thread watchThread;
   private String lastDigest;
   private volatile boolean closed;
+  /** In gateway mode: applies a reloaded {@code gateway} section; else null. */
+  private java.util.function.Consumer<io.viva.server.gateway.GatewayConfig> gatewayReload;
 
   ConfigWatcher(ServerConfig config, PolicyRegistry registry, Metrics metrics, Duration pollInterval) {
     this.config = config;
@@ -60,6 +62,11 @@ final class ConfigWatcher implements AutoCloseable {
       t.setDaemon(true);
       return t;
     });
+  }
+
+  /** Reloads the gateway's settings too (gateway mode): validated with the policies, applied right after them. */
+  void onGatewayReload(java.util.function.Consumer<io.viva.server.gateway.GatewayConfig> reload) {
+    this.gatewayReload = reload;
   }
 
   void start() {
@@ -144,7 +151,19 @@ final class ConfigWatcher implements AutoCloseable {
       return;
     }
     List<PolicyFile.PolicySpec> policies = contents.policies() != null ? contents.policies() : PolicyFile.defaults();
+    io.viva.server.gateway.GatewayConfig gateway = null;
+    if (gatewayReload != null) {
+      try {
+        gateway = config.gatewayFor(contents.gateway(), policies);
+      } catch (ConfigException e) {
+        reject(file + ": " + e.getMessage());
+        return;
+      }
+    }
     PolicyRegistry.Snapshot next = registry.replace(policies, contents.policies() != null ? "file" : "defaults");
+    if (gateway != null) {
+      gatewayReload.accept(gateway);
+    }
     metrics.configReload(true, "file");
     LOG.info("config reloaded from {}: {} namespaces (version {})", file, next.namespaces().size(), next.version());
     List<String> restart = config.restartOnlyDifferences(contents.server());

@@ -49,7 +49,7 @@ public final class ServerConfig {
 
   static final List<String> LOG_LEVELS = List.of("trace", "debug", "info", "warn", "error", "off");
 
-  private static final Set<String> ROOT_KEYS = Set.of("server", "redis", "policies");
+  private static final Set<String> ROOT_KEYS = Set.of("server", "redis", "policies", "gateway");
   private static final Set<String> SERVER_KEYS = Set.of("port", "listen_addr", "metrics_port",
       "graceful_shutdown_timeout", "mode", "admin_token", "log_level", "access_log", "max_batch_size",
       "event_loops", "max_keys", "store");
@@ -73,6 +73,10 @@ public final class ServerConfig {
   private final boolean policiesFromFile;
   private final List<PolicyFile.PolicySpec> policies;
   private String configDigest;
+  /** Gateway mode: the {@code gateway} section as read (missing when none) and as resolved; else null. */
+  private JsonNode gatewayNode = com.fasterxml.jackson.databind.node.MissingNode.getInstance();
+  private io.viva.server.gateway.GatewayConfig gateway;
+  private String downstreamUrl;
 
   private ServerConfig(Layer l, Path configFile, List<PolicyFile.PolicySpec> policies, boolean policiesFromFile) {
     this.host = l.host;
@@ -116,8 +120,10 @@ public final class ServerConfig {
     Layer merged = Layer.defaults();
     List<PolicyFile.PolicySpec> policies = null;
     String digest = null;
+    JsonNode gatewayNode = com.fasterxml.jackson.databind.node.MissingNode.getInstance();
     if (file != null) {
       FileContents contents = readFile(file);
+      gatewayNode = contents.gateway();
       merged.apply(contents.server);
       policies = contents.policies;
       digest = contents.digest;
@@ -128,11 +134,39 @@ public final class ServerConfig {
     boolean fromFile = policies != null;
     ServerConfig config = new ServerConfig(merged, file, fromFile ? policies : PolicyFile.defaults(), fromFile);
     config.configDigest = digest;
+    config.downstreamUrl = merged.downstreamUrl;
+    config.gatewayNode = gatewayNode;
+    config.resolveGateway();
     return config;
   }
 
-  /** The parts of a configuration file; {@code policies} is null when the file has none. */
-  record FileContents(Layer server, List<PolicyFile.PolicySpec> policies, String digest) {}
+  /**
+   * The parts of a configuration file; {@code policies} is null when the file has none, {@code
+   * gateway} is a missing node when it has no {@code gateway} section.
+   */
+  record FileContents(Layer server, List<PolicyFile.PolicySpec> policies, String digest, JsonNode gateway) {}
+
+  /** In gateway mode, resolves the gateway settings against the policies; else nothing. */
+  private void resolveGateway() throws ConfigException {
+    if ("gateway".equals(mode)) {
+      gateway = gatewayFor(gatewayNode, policies);
+    }
+  }
+
+  /** The gateway settings of a {@code gateway} section (may be missing) with these policies and DOWNSTREAM_URL. */
+  io.viva.server.gateway.GatewayConfig gatewayFor(JsonNode node, List<PolicyFile.PolicySpec> specs)
+      throws ConfigException {
+    java.util.Set<String> namespaces = new java.util.HashSet<>();
+    for (PolicyFile.PolicySpec spec : specs) {
+      namespaces.add(spec.namespace());
+    }
+    return GatewayFile.parse(node, downstreamUrl, namespaces);
+  }
+
+  /** The gateway's settings in gateway mode, else null. */
+  public io.viva.server.gateway.GatewayConfig gateway() {
+    return gateway;
+  }
 
   /** The SHA-256 of the file's bytes as loaded, hex; null without a file. */
   String configDigest() {
@@ -169,7 +203,16 @@ public final class ServerConfig {
       JsonNode policiesNode = ConfigTree.get(root, "policies");
       List<PolicyFile.PolicySpec> policies =
           policiesNode.isMissingNode() ? null : PolicyFile.parse(policiesNode, "policies");
-      return new FileContents(server, policies, digest(bytes));
+      JsonNode gatewayNode = ConfigTree.get(root, "gateway");
+      if (!gatewayNode.isMissingNode()) {
+        // Checked whatever the mode, so that a bad section is reported when the file is loaded.
+        java.util.Set<String> namespaces = new java.util.HashSet<>();
+        for (PolicyFile.PolicySpec spec : policies != null ? policies : PolicyFile.defaults()) {
+          namespaces.add(spec.namespace());
+        }
+        GatewayFile.parse(gatewayNode, null, namespaces);
+      }
+      return new FileContents(server, policies, digest(bytes), gatewayNode);
     } catch (ConfigException e) {
       throw e.prefixed(name);
     }
@@ -273,6 +316,7 @@ public final class ServerConfig {
   ServerConfig withPoliciesForTest(List<PolicyFile.PolicySpec> policies) {
     ServerConfig copy = new ServerConfig(toLayer(), configFile, policies, true);
     copy.configDigest = configDigest;
+    copy.copyGateway(this);
     return copy;
   }
 
@@ -282,7 +326,14 @@ public final class ServerConfig {
     change.accept(l);
     ServerConfig copy = new ServerConfig(l, configFile, policies, policiesFromFile);
     copy.configDigest = configDigest;
+    copy.copyGateway(this);
     return copy;
+  }
+
+  private void copyGateway(ServerConfig from) {
+    gatewayNode = from.gatewayNode;
+    downstreamUrl = from.downstreamUrl;
+    gateway = "gateway".equals(mode) ? from.gateway : null;
   }
 
   private Layer toLayer() {
@@ -387,6 +438,8 @@ public final class ServerConfig {
     Duration redisTimeout;
     /** Where mode was set, for its error message. */
     String modeSource = "mode";
+    /** DOWNSTREAM_URL: the gateway's default upstream. */
+    String downstreamUrl;
 
     static Layer defaults() {
       Layer l = new Layer();
@@ -408,6 +461,7 @@ public final class ServerConfig {
       port = o.port != null ? o.port : port;
       metricsPort = o.metricsPort != null ? o.metricsPort : metricsPort;
       gracefulShutdownTimeout = o.gracefulShutdownTimeout != null ? o.gracefulShutdownTimeout : gracefulShutdownTimeout;
+      downstreamUrl = o.downstreamUrl != null ? o.downstreamUrl : downstreamUrl;
       if (o.mode != null) {
         mode = o.mode;
         modeSource = o.modeSource;
@@ -618,11 +672,15 @@ public final class ServerConfig {
             + port + ", or unset to serve /metrics on the API port)");
       }
       String m = mode.toLowerCase(Locale.ROOT);
-      if (m.equals("full") || m.equals("gateway")) {
-        throw new ConfigException(modeSource + ": \"" + mode + "\" is not available yet (expected: standalone;"
-            + " the full and gateway modes are planned)");
+      if (m.equals("full")) {
+        throw new ConfigException(modeSource + ": \"" + mode + "\" is not available yet (expected: standalone or"
+            + " gateway; the full mode is planned)");
       }
-      if (!m.equals("standalone")) {
+      if (m.equals("gateway") && metricsPort == -1) {
+        // The gateway forwards every path of its port: Viva's own endpoints move to the management port.
+        metricsPort = port == 9090 ? 9091 : 9090;
+      }
+      if (!m.equals("standalone") && !m.equals("gateway")) {
         throw new ConfigException(modeSource + ": \"" + mode + "\" (expected: one of standalone, full, gateway)");
       }
       mode = m;
@@ -706,6 +764,9 @@ public final class ServerConfig {
       if ((v = env(env, "MODE")) != null) {
         l.mode = v;
         l.modeSource = "MODE";
+      }
+      if ((v = env(env, "DOWNSTREAM_URL")) != null) {
+        l.downstreamUrl = GatewayFile.url(v, "DOWNSTREAM_URL").toString();
       }
       if ((v = env(env, "ADMIN_TOKEN")) != null) {
         l.adminToken = v;

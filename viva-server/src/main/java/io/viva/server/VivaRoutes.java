@@ -74,7 +74,8 @@ final class VivaRoutes {
     t.add(HttpMethod.GET, "/livez", live);
     t.add(HttpMethod.GET, "/health/ready", ready);
     t.add(HttpMethod.GET, "/readyz", ready);
-    if (s.config().metricsPort() < 0) {
+    // In gateway mode these routes are the management port's, metrics included.
+    if (s.config().metricsPort() < 0 || "gateway".equals(s.config().mode())) {
       t.add(HttpMethod.GET, "/metrics", metrics(s.metrics()));
     }
     t.add(HttpMethod.GET, "/openapi.json", ctx -> Http.json(ctx, 200, s.openApi()));
