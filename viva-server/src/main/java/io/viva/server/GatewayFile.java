@@ -33,7 +33,8 @@ import java.util.Set;
  * }</pre>
  *
  * Without {@code upstreams}, one upstream {@code default} at {@code DOWNSTREAM_URL} (default
- * {@code http://localhost:8081}); without {@code routes}, one route {@code /} to {@code default}.
+ * {@code http://localhost:8081}); without {@code routes}, one route {@code /} to {@code default}
+ * (or to the only upstream).
  * {@code DOWNSTREAM_URL}, when set, is the URL of the upstream {@code default} in any case.
  */
 final class GatewayFile {
@@ -94,11 +95,12 @@ final class GatewayFile {
     List<GatewayConfig.Route> routes = new ArrayList<>();
     JsonNode rs = ConfigTree.get(node, "routes");
     if (rs.isMissingNode()) {
-      if (!upstreams.containsKey(DEFAULT_UPSTREAM)) {
-        throw new ConfigException("gateway.routes: missing (expected: a list of routes when the upstreams have no"
-            + " \"default\")");
+      String only = upstreams.size() == 1 ? upstreams.keySet().iterator().next() : null;
+      if (!upstreams.containsKey(DEFAULT_UPSTREAM) && only == null) {
+        throw new ConfigException("gateway.routes: missing (expected: a list of routes when there are several"
+            + " upstreams and none is named \"default\")");
       }
-      routes.add(new GatewayConfig.Route("/", DEFAULT_UPSTREAM, Duration.ofSeconds(30), false));
+      routes.add(new GatewayConfig.Route("/", only != null ? only : DEFAULT_UPSTREAM, Duration.ofSeconds(30), false));
     } else {
       List<JsonNode> items = ConfigTree.list(rs, "gateway.routes");
       if (items.isEmpty()) {

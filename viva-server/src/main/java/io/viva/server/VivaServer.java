@@ -106,7 +106,7 @@ public final class VivaServer implements AutoCloseable {
     // A negative port makes every instance share one random port (Vert.x), so port 0 works with N instances.
     int listenPort = config.port() == 0 ? -1 : config.port();
     if (config.gateway() != null) {
-      startGateway(services, listenPort);
+      startGateway(services, listenPort, options);
       return;
     }
     apiDeployment = await(vertx.deployVerticle(() -> new HttpVerticle(config, listenPort, router -> {
@@ -137,18 +137,18 @@ public final class VivaServer implements AutoCloseable {
    * Gateway mode: the proxy on the API port (every path is forwarded), Viva's own routes (health,
    * metrics, admin, checks) on the management port ({@code metrics_port}).
    */
-  private void startGateway(VivaRoutes.Services services, int listenPort) {
+  private void startGateway(VivaRoutes.Services services, int listenPort, Options options) {
     gateway = new io.viva.server.gateway.Gateway(config.gateway(), new GatewayPolicies(registry), null,
         metrics.registry());
-    int managementPort = config.metricsPort() == 0 ? -1 : config.metricsPort();
-    metricsDeployment = await(vertx.deployVerticle(() -> new HttpVerticle(config, managementPort,
+    // One instance: port 0 is a plain free port (a negative port would share the gateway's random port).
+    metricsDeployment = await(vertx.deployVerticle(() -> new HttpVerticle(config, config.metricsPort(),
         router -> VivaRoutes.routes(router, services), metricsPort), new DeploymentOptions()),
         "listen on " + config.host() + ":" + config.metricsPort() + " (management)");
     int loops = config.eventLoops();
     apiDeployment = await(vertx.deployVerticle(() -> new GatewayVerticle(config, listenPort, gateway, loops, port),
         new DeploymentOptions().setInstances(loops)), "listen on " + config.host() + ":" + config.port());
     if (config.configFile() != null) {
-      watcher = new ConfigWatcher(config, registry, metrics, ConfigWatcher.DEFAULT_POLL);
+      watcher = new ConfigWatcher(config, registry, metrics, options.pollInterval());
       watcher.onGatewayReload(gateway::update);
       watcher.start();
     }

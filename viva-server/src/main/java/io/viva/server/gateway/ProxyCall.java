@@ -345,8 +345,7 @@ final class ProxyCall {
   /** Whether the request has a body of unknown length (chunked, or HTTP/2 without Content-Length). */
   private boolean hasUnsizedBody() {
     if (request.version() == HttpVersion.HTTP_2) {
-      return !request.isEnded() && request.method() != io.vertx.core.http.HttpMethod.GET
-          && request.method() != io.vertx.core.http.HttpMethod.HEAD;
+      return !request.isEnded() && !request.headers().contains(HttpHeaders.CONTENT_LENGTH);
     }
     String te = request.getHeader(HttpHeaders.TRANSFER_ENCODING);
     return te != null && !te.isEmpty();
