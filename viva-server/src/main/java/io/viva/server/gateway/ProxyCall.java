@@ -287,11 +287,8 @@ final class ProxyCall {
       uri = uri + "?" + query;
     }
     upstreamStartNanos = System.nanoTime();
-    timerId = handler.vertx.setTimer(route.timeoutMillis, id -> {
-      timerId = -1;
-      timedOut();
-    });
     if (request.version() == HttpVersion.HTTP_1_1 && request.canUpgradeToWebSocket()) {
+      startTimer();
       webSocket(up, uri, headers);
       return;
     }
@@ -301,8 +298,7 @@ final class ProxyCall {
         .setPort(up.port)
         .setSsl(up.ssl)
         .setURI(uri)
-        .setHeaders(headers)
-        .setIdleTimeout(route.timeoutMillis);
+        .setHeaders(headers);
     handler.client(up).request(options).onComplete(this::connected);
   }
 
@@ -334,11 +330,23 @@ final class ProxyCall {
     if (expect != null && expect.equalsIgnoreCase("100-continue") && request.version() != HttpVersion.HTTP_1_0) {
       response.writeContinue();
     }
-    request.pipe().endOnFailure(false).to(creq).onFailure(e -> {
-      // The client's upload broke off: the upstream must not take a truncated body as complete.
-      if (!upstreamDone) {
-        creq.reset();
+    request.pipe().endOnFailure(false).to(creq).onComplete(sent -> {
+      if (sent.failed()) {
+        // The client's upload broke off: the upstream must not take a truncated body as complete.
+        if (!upstreamDone) {
+          creq.reset();
+        }
+      } else if (!upstreamDone && !responseStarted) {
+        // The route's timeout runs from the end of the request, so a long upload is not cut short.
+        startTimer();
       }
+    });
+  }
+
+  private void startTimer() {
+    timerId = handler.vertx.setTimer(route.timeoutMillis, id -> {
+      timerId = -1;
+      timedOut();
     });
   }
 
@@ -361,6 +369,8 @@ final class ProxyCall {
     }
     cancelTimer();
     HttpClientResponse cresp = ar.result();
+    // From here the route's timeout is the longest silence while the body streams.
+    upstreamRequest.idleTimeout(route.timeoutMillis);
     Routing.Upstream up = route.upstream;
     upstreamNanos = System.nanoTime() - upstreamStartNanos;
     up.meters.latency(upstreamNanos);
