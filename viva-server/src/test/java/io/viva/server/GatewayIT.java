@@ -90,6 +90,26 @@ class GatewayIT {
     assertThat(c.get("sha256").asText()).isEqualTo(expected);
     assertThat(c.get("length").asLong()).isEqualTo(body.length);
     assertThat(c.get("chunked").asBoolean()).isTrue();
+
+    // Expect: 100-continue is answered by the gateway once the request is admitted.
+    HttpResponse<String> continued = gateway.send(HttpRequest.newBuilder(URI.create(gateway.base + "/hash"))
+        .expectContinue(true).POST(HttpRequest.BodyPublishers.ofByteArray(body)));
+    assertThat(TestServer.JSON.readTree(continued.body()).get("sha256").asText()).isEqualTo(expected);
+  }
+
+  @Test
+  void aRefusedUploadIsAnsweredAtOnceAndTheConnectionStaysUsable() throws Exception {
+    String key = "upload-key";
+    for (int i = 0; i < 3; i++) {
+      assertThat(gateway.get("/x", "X-API-Key", key).statusCode()).isEqualTo(200);
+    }
+    byte[] body = new byte[4 * 1024 * 1024];
+    for (int i = 0; i < 3; i++) {
+      HttpResponse<String> r = gateway.send(HttpRequest.newBuilder(URI.create(gateway.base + "/hash"))
+          .POST(HttpRequest.BodyPublishers.ofByteArray(body)), "X-API-Key", key);
+      assertThat(r.statusCode()).isEqualTo(429);
+      assertThat(gateway.get("/status/200").statusCode()).as("the next request is served").isEqualTo(200);
+    }
   }
 
   @Test

@@ -6,7 +6,6 @@ import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServerRequest;
 import java.util.Objects;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -30,7 +29,6 @@ public final class Gateway {
   private final ClientResolver customResolver;
   private final GatewayMetrics metrics;
   private final ConcurrentHashMap<String, Boolean> warnedPolicies = new ConcurrentHashMap<>();
-  private final AtomicLong inFlight = new AtomicLong();
   private volatile Routing routing;
 
   /**
@@ -68,7 +66,7 @@ public final class Gateway {
 
   /** Requests being proxied right now (all event loops). */
   public long inFlight() {
-    return inFlight.get();
+    return metrics.inFlight.get();
   }
 
   /**
@@ -91,10 +89,6 @@ public final class Gateway {
 
   GatewayMetrics metrics() {
     return metrics;
-  }
-
-  AtomicLong inFlightCounter() {
-    return inFlight;
   }
 
   /** Logs once per configuration that a policy the gateway names does not exist (it is skipped). */

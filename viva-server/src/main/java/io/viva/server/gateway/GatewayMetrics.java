@@ -22,7 +22,7 @@ import java.util.function.ToDoubleFunction;
  *   <li>{@code gateway_upstream_duration_seconds{upstream}}: time to the upstream's response headers</li>
  *   <li>{@code gateway_upstream_errors_total{upstream,kind}}: {@code connect|timeout|reset|circuit_open}</li>
  *   <li>{@code gateway_upstream_circuit_state{upstream}}: 0 closed, 1 open, 2 half-open</li>
- *   <li>{@code gateway_queue_waiting}; {@code gateway_queued_total{result}}: {@code admitted|rejected|full}</li>
+ *   <li>{@code gateway_requests_in_flight}; {@code gateway_queue_waiting}; {@code gateway_queued_total{result}}: {@code admitted|rejected|full}</li>
  * </ul>
  */
 final class GatewayMetrics {
@@ -39,6 +39,7 @@ final class GatewayMetrics {
   private final ConcurrentHashMap<String, RouteMeters> routes = new ConcurrentHashMap<>();
   private final ConcurrentHashMap<String, UpstreamMeters> upstreams = new ConcurrentHashMap<>();
   final AtomicInteger queueWaiting = new AtomicInteger();
+  final AtomicInteger inFlight = new AtomicInteger();
   final Counter queueAdmitted;
   final Counter queueRejected;
   final Counter queueFull;
@@ -47,6 +48,8 @@ final class GatewayMetrics {
     this.registry = registry;
     Gauge.builder("gateway_queue_waiting", queueWaiting, AtomicInteger::get)
         .description("Requests waiting in the gateway's queue for their rate limits").register(registry);
+    Gauge.builder("gateway_requests_in_flight", inFlight, AtomicInteger::get)
+        .description("Requests the gateway is handling right now (waiting, proxied or streaming)").register(registry);
     queueAdmitted = queued("admitted");
     queueRejected = queued("rejected");
     queueFull = queued("full");

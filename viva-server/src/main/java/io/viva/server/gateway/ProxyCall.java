@@ -96,6 +96,7 @@ final class ProxyCall {
   private boolean upstreamDone;
   private boolean responseStarted;
   private boolean finished;
+  private boolean webSocketOpen;
   private String errorCode;
 
   ProxyCall(ProxyHandler handler, Routing routing, HttpServerRequest request) {
@@ -107,7 +108,7 @@ final class ProxyCall {
   }
 
   void begin() {
-    handler.gateway.inFlightCounter().incrementAndGet();
+    handler.gateway.metrics().inFlight.incrementAndGet();
     requestId = RequestId.from(request.getHeader(X_REQUEST_ID));
     response.headers().set(X_REQUEST_ID, requestId);
     response.endHandler(v -> finish(false));
@@ -536,6 +537,7 @@ final class ProxyCall {
         relay(downstream, upstream);
         relay(upstream, downstream);
         responseStarted = true;
+        webSocketOpen = true;
         finish(false);
       });
     });
@@ -702,11 +704,8 @@ final class ProxyCall {
       return;
     }
     finished = true;
-    handler.gateway.inFlightCounter().decrementAndGet();
-    int status = clientLeft && !response.ended() ? 499 : response.getStatusCode();
-    if (upstreamRequest != null && responseStarted) {
-      status = request.canUpgradeToWebSocket() && !clientLeft ? 101 : status;
-    }
+    handler.gateway.metrics().inFlight.decrementAndGet();
+    int status = webSocketOpen ? 101 : clientLeft && !response.ended() ? 499 : response.getStatusCode();
     String routeLabel = route == null ? "unmatched" : route.prefix;
     if (route != null) {
       route.meters.request(status);
