@@ -23,6 +23,8 @@ final class ProxyHandler implements Handler<HttpServerRequest> {
   final Gateway gateway;
   private final int eventLoops;
   private final Map<GatewayConfig.Upstream, HttpClient> clients = new HashMap<>();
+  /** By compiled upstream, so the hot path never hashes the upstream's settings. */
+  private final Map<Routing.Upstream, HttpClient> clientsByIdentity = new java.util.IdentityHashMap<>();
   private final Map<GatewayConfig.Upstream, WebSocketClient> webSocketClients = new HashMap<>();
 
   ProxyHandler(Vertx vertx, Gateway gateway, int eventLoops) {
@@ -39,6 +41,11 @@ final class ProxyHandler implements Handler<HttpServerRequest> {
 
   /** This loop's client of {@code upstream}; created on first use (only this loop touches the map). */
   HttpClient client(Routing.Upstream upstream) {
+    HttpClient fast = clientsByIdentity.get(upstream);
+    if (fast != null) {
+      return fast;
+    }
+    // A reload compiles new upstream objects: one with unchanged settings keeps its pool.
     HttpClient c = clients.get(upstream.spec);
     if (c == null) {
       GatewayConfig.Upstream spec = upstream.spec;
@@ -57,6 +64,10 @@ final class ProxyHandler implements Handler<HttpServerRequest> {
       c = vertx.createHttpClient(options, new PoolOptions().setHttp1MaxSize(perLoop).setMaxWaitQueueSize(-1));
       clients.put(spec, c);
     }
+    if (clientsByIdentity.size() > 1024) {
+      clientsByIdentity.clear();
+    }
+    clientsByIdentity.put(upstream, c);
     return c;
   }
 
