@@ -139,6 +139,12 @@ final class ConfigWatcher implements AutoCloseable {
     if (digest.equals(lastDigest)) {
       return;
     }
+    // A writer that truncates and rewrites in place can be caught half way (an empty file is valid
+    // YAML: the defaults). Apply a version only once it has stayed the same for a moment.
+    if (!stable(digest)) {
+      schedule(100);
+      return;
+    }
     lastDigest = digest;
     ServerConfig.FileContents contents;
     try {
@@ -169,6 +175,18 @@ final class ConfigWatcher implements AutoCloseable {
     List<String> restart = config.restartOnlyDifferences(contents.server());
     if (!restart.isEmpty()) {
       LOG.warn("config {}: server settings {} changed; they apply only after a restart", file, restart);
+    }
+  }
+
+  private boolean stable(String digest) {
+    try {
+      Thread.sleep(50);
+      return digest.equals(ServerConfig.digest(Files.readAllBytes(file)));
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return false;
+    } catch (IOException e) {
+      return false;
     }
   }
 
