@@ -52,6 +52,7 @@ class GatewayIT {
           routes:
             - {prefix: /, upstream: app, timeout: 10s}
             - {prefix: /slow-route, upstream: app, timeout: 300ms}
+            - {prefix: /stall-route, upstream: app, timeout: 300ms, strip_prefix: true}
             - {prefix: /stripped, upstream: app, strip_prefix: true}
           api_key:
             policy: keys
@@ -389,6 +390,32 @@ class GatewayIT {
         assertThat(g.get("/status/201").statusCode()).isEqualTo(201);
       }
     }
+  }
+
+  @Test
+  void anUpstreamStallingMidBodyBreaksTheClientsResponseInsteadOfTruncatingIt() {
+    // The route's timeout (300 ms) is also the longest silence while a body streams.
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> gateway.client.send(HttpRequest.newBuilder(
+        URI.create(gateway.base + "/stall-route/stall")).build(), HttpResponse.BodyHandlers.ofByteArray()))
+        .isInstanceOf(java.io.IOException.class);
+  }
+
+  @Test
+  void aClientLeavingMidDownloadReleasesTheUpstream() throws Exception {
+    upstream.abandoned = new CountDownLatch(1);
+    try (Socket s = new Socket("127.0.0.1", gateway.server.port())) {
+      s.getOutputStream().write(("GET /big?size=" + (64 << 20) + " HTTP/1.1\r\nHost: x\r\n\r\n")
+          .getBytes(StandardCharsets.ISO_8859_1));
+      byte[] some = new byte[256 * 1024];
+      int read = 0;
+      while (read < some.length) {
+        int n = s.getInputStream().read(some, read, some.length - read);
+        assertThat(n).isPositive();
+        read += n;
+      }
+    }
+    // Backpressure held the upstream to what the client read; the client's close reaches it.
+    assertThat(upstream.abandoned.await(10, TimeUnit.SECONDS)).isTrue();
   }
 
   // ---- shutdown ------------------------------------------------------------------------------

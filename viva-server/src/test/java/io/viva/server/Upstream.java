@@ -20,6 +20,7 @@ import java.util.concurrent.TimeUnit;
  * /headers     the request as JSON (method, uri, headers); answers with hop-by-hop headers of its own
  * /status/N    status N, body the request URI
  * /slow?ms=N   answers after N ms ({@link #arrived} counts arrivals)
+ * /stall       announces 1 MiB, sends 64 KiB, then nothing
  * /ws          WebSocket echo (text and binary)
  * anything else: 200 with the URI
  * </pre>
@@ -31,6 +32,8 @@ final class Upstream implements AutoCloseable {
   final Vertx vertx = Vertx.vertx();
   final HttpServer server;
   volatile CountDownLatch arrived = new CountDownLatch(1);
+  /** Counts /big responses whose connection closed before they ended. */
+  volatile CountDownLatch abandoned = new CountDownLatch(1);
 
   Upstream(int port) {
     server = vertx.createHttpServer().requestHandler(this::handle).webSocketHandler(ws -> {
@@ -90,6 +93,11 @@ final class Upstream implements AutoCloseable {
         resp.setChunked(true);
       }
       Random random = new Random(42);
+      resp.closeHandler(v -> {
+        if (!resp.ended()) {
+          abandoned.countDown();
+        }
+      });
       int[] sent = {0};
       Runnable[] pump = new Runnable[1];
       pump[0] = () -> {
@@ -125,6 +133,8 @@ final class Upstream implements AutoCloseable {
     } else if (path.startsWith("/status/")) {
       int status = Integer.parseInt(path.substring("/status/".length()));
       req.body().onSuccess(b -> resp.setStatusCode(status).end(status == 204 || status == 304 ? "" : req.uri()));
+    } else if (path.equals("/stall")) {
+      resp.putHeader("Content-Length", Integer.toString(1 << 20)).write(Buffer.buffer(new byte[CHUNK]));
     } else if (path.startsWith("/slow")) {
       long ms = Long.parseLong(req.getParam("ms", "1000"));
       arrived.countDown();

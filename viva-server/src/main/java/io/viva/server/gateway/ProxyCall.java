@@ -402,13 +402,46 @@ final class ProxyCall {
     if (!bodyless && request.version() != HttpVersion.HTTP_2 && !in.contains(HttpHeaders.CONTENT_LENGTH)) {
       response.setChunked(true);
     }
-    cresp.pipe().endOnFailure(false).to(response).onComplete(done -> {
-      upstreamDone = true;
-      if (done.failed() && !response.ended()) {
-        // Broken mid-body (upstream reset or idle timeout): the client must see a broken response, not a short one.
+    relayBody(cresp, up);
+  }
+
+  /**
+   * Copies the upstream's body to the client with backpressure (the upstream is paused while the
+   * client's write queue is full). Written out rather than with {@code pipe()} so that a failure
+   * is known to be the client's (it left: release the upstream connection) or the upstream's
+   * (reset or idle timeout: break the client's response rather than end it short).
+   */
+  private void relayBody(HttpClientResponse cresp, Routing.Upstream up) {
+    response.exceptionHandler(e -> {
+      if (!upstreamDone) {
+        upstreamDone = true;
+        upstreamRequest.reset();
+      }
+    });
+    cresp.exceptionHandler(e -> {
+      if (!upstreamDone) {
+        upstreamDone = true;
         up.meters.resets.increment();
-        errorCode = "upstream_reset";
-        response.reset();
+        errorCode = e instanceof TimeoutException ? "upstream_timeout" : "upstream_reset";
+        if (!response.ended() && !response.closed()) {
+          response.reset();
+        }
+      }
+    });
+    cresp.handler(chunk -> {
+      if (upstreamDone) {
+        return;
+      }
+      response.write(chunk);
+      if (response.writeQueueFull()) {
+        cresp.pause();
+        response.drainHandler(v -> cresp.resume());
+      }
+    });
+    cresp.endHandler(v -> {
+      if (!upstreamDone) {
+        upstreamDone = true;
+        response.end();
       }
     });
   }
