@@ -299,7 +299,9 @@ final class ProxyCall {
         .setPort(up.port)
         .setSsl(up.ssl)
         .setURI(uri)
-        .setHeaders(headers);
+        .setHeaders(headers)
+        // Bounds the wait for a pooled connection when all max_connections are busy.
+        .setConnectTimeout(route.timeoutMillis);
     handler.client(up).request(options).onComplete(this::connected);
   }
 
@@ -311,6 +313,15 @@ final class ProxyCall {
       return;
     }
     if (ar.failed()) {
+      if (ar.cause() instanceof TimeoutException && !(ar.cause() instanceof ConnectTimeoutException)) {
+        // Every pooled connection stayed busy: this gateway is saturated, the upstream is not at fault.
+        upstreamDone = true;
+        route.upstream.meters.timeouts.increment();
+        reportBreaker(null);
+        fail(504, "upstream_timeout", "upstream " + route.upstream.name + ": no free connection within "
+            + route.timeoutMillis + " ms (all max_connections busy)");
+        return;
+      }
       upstreamFailed(ar.cause());
       return;
     }
