@@ -125,7 +125,7 @@ final class GatewayFile {
         String path = "gateway.trusted_proxies[" + i + "]";
         String v = ConfigTree.string(items.get(i), path);
         try {
-          io.viva.server.gateway.GatewayConfigChecks.network(v);
+          GatewayConfig.checkNetwork(v);
         } catch (IllegalArgumentException e) {
           throw new ConfigException(path + ": " + e.getMessage());
         }
@@ -318,7 +318,7 @@ final class GatewayFile {
     }
     String pattern = ConfigTree.string(p, path + ".path");
     try {
-      io.viva.server.gateway.GatewayConfigChecks.pathPattern(pattern);
+      GatewayConfig.checkPathPattern(pattern);
     } catch (IllegalArgumentException e) {
       throw new ConfigException(path + ".path: " + e.getMessage());
     }

@@ -34,6 +34,24 @@ public record GatewayConfig(Map<String, Upstream> upstreams, List<Route> routes,
   }
 
   /**
+   * Checks an endpoint path pattern as the gateway will compile it.
+   *
+   * @throws IllegalArgumentException with the value and what was expected
+   */
+  public static void checkPathPattern(String pattern) {
+    PathPattern.parse(pattern);
+  }
+
+  /**
+   * Checks a trusted proxy entry (an IP address or CIDR block) as the gateway will compile it.
+   *
+   * @throws IllegalArgumentException with the value and what was expected
+   */
+  public static void checkNetwork(String entry) {
+    IpNetworks.parse(List.of(entry));
+  }
+
+  /**
    * One upstream service.
    *
    * @param name its name in routes, metrics and logs
