@@ -30,6 +30,7 @@ import java.util.Set;
  *   endpoints:
  *     - {method: POST, path: /api/search/**, policy: expensive, per: client}
  *   queue: {max_wait: 200ms, max_size: 1000}
+ *   websocket_subprotocols: [graphql-transport-ws]
  * }</pre>
  *
  * Without {@code upstreams}, one upstream {@code default} at {@code DOWNSTREAM_URL} (default
@@ -43,7 +44,7 @@ final class GatewayFile {
   static final String DEFAULT_UPSTREAM = "default";
 
   private static final Set<String> KEYS = Set.of("upstreams", "routes", "trusted_proxies", "api_key", "ip_policy",
-      "endpoints", "queue");
+      "endpoints", "queue", "websocket_subprotocols");
   private static final Set<String> UPSTREAM_KEYS = Set.of("url", "connect_timeout", "max_connections",
       "preserve_host", "circuit_breaker");
   private static final Set<String> BREAKER_KEYS = Set.of("failure_threshold", "open_for");
@@ -169,7 +170,21 @@ final class GatewayFile {
       int maxSize = ms.isMissingNode() ? 1000 : (int) ConfigTree.integer(ms, "gateway.queue.max_size", 1, 1_000_000);
       queue = new GatewayConfig.Queue(maxWait, maxSize);
     }
-    return new GatewayConfig(upstreams, routes, endpoints, trusted, apiKey, ipPolicy, queue);
+    List<String> subprotocols = new ArrayList<>();
+    JsonNode sp = ConfigTree.get(node, "websocket_subprotocols");
+    if (!sp.isMissingNode()) {
+      List<JsonNode> items = ConfigTree.list(sp, "gateway.websocket_subprotocols");
+      for (int i = 0; i < items.size(); i++) {
+        String path = "gateway.websocket_subprotocols[" + i + "]";
+        String v = ConfigTree.string(items.get(i), path);
+        if (!v.matches("[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}")) {
+          throw new ConfigException(path + ": " + ConfigTree.describe(items.get(i))
+              + " (expected: a subprotocol token such as graphql-transport-ws)");
+        }
+        subprotocols.add(v);
+      }
+    }
+    return new GatewayConfig(upstreams, routes, endpoints, trusted, apiKey, ipPolicy, queue, subprotocols);
   }
 
   private static GatewayConfig.Upstream defaults(String name, URI url) {

@@ -279,6 +279,8 @@ public final class VivaServer implements AutoCloseable {
           .setDecompressionSupported(false)
           .setCompressionSupported(false)
           .setMaxWebSocketFrameSize(1 << 20)
+          .setWebSocketSubProtocols(config.gateway().webSocketSubprotocols().isEmpty() ? null
+              : config.gateway().webSocketSubprotocols())
           .setIdleTimeout(300)
           .setTcpNoDelay(true));
       server.requestHandler(gateway.handler(vertx, eventLoops)).invalidRequestHandler(VivaRoutes::invalidRequest);

@@ -59,6 +59,7 @@ class GatewayIT {
             tiers: [{key_sha256: "%s", policy: premium}]
           endpoints:
             - {method: POST, path: /api/search/**, policy: search}
+          websocket_subprotocols: [chat.v1, chat.v2]
         """.formatted(upstream.url(), sha256("gold-key".getBytes(StandardCharsets.UTF_8))));
   }
 
@@ -236,6 +237,27 @@ class GatewayIT {
     assertThat(got.await(10, TimeUnit.SECONDS)).isTrue();
     assertThat(texts).containsExactly("hello through the gateway");
     assertThat(binaries.get(0)).containsExactly(1, 2, 3, 4, 5);
+    ws.sendClose(WebSocket.NORMAL_CLOSURE, "bye").get(5, TimeUnit.SECONDS);
+  }
+
+  @Test
+  void webSocketSubprotocolIsAgreedWithTheUpstream() throws Exception {
+    List<String> texts = new java.util.concurrent.CopyOnWriteArrayList<>();
+    CountDownLatch got = new CountDownLatch(2);
+    WebSocket ws = gateway.client.newWebSocketBuilder().subprotocols("chat.v2", "chat.v1")
+        .buildAsync(URI.create("ws://127.0.0.1:" + gateway.server.port() + "/ws"), new WebSocket.Listener() {
+          @Override
+          public CompletionStage<?> onText(WebSocket w, CharSequence data, boolean last) {
+            texts.add(data.toString());
+            got.countDown();
+            w.request(1);
+            return null;
+          }
+        }).get(10, TimeUnit.SECONDS);
+    ws.sendText("after the handshake", true).get(5, TimeUnit.SECONDS);
+    assertThat(got.await(10, TimeUnit.SECONDS)).isTrue();
+    assertThat(ws.getSubprotocol()).isIn("chat.v1", "chat.v2");
+    assertThat(texts).containsExactly("subprotocol=" + ws.getSubprotocol(), "after the handshake");
     ws.sendClose(WebSocket.NORMAL_CLOSURE, "bye").get(5, TimeUnit.SECONDS);
   }
 

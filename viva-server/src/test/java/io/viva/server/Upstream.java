@@ -21,7 +21,7 @@ import java.util.concurrent.TimeUnit;
  * /status/N    status N, body the request URI
  * /slow?ms=N   answers after N ms ({@link #arrived} counts arrivals)
  * /stall       announces 1 MiB, sends 64 KiB, then nothing
- * /ws          WebSocket echo (text and binary)
+ * /ws          WebSocket echo (text and binary); first says "subprotocol=X" if one was agreed
  * anything else: 200 with the URI
  * </pre>
  */
@@ -36,7 +36,12 @@ final class Upstream implements AutoCloseable {
   volatile CountDownLatch abandoned = new CountDownLatch(1);
 
   Upstream(int port) {
-    server = vertx.createHttpServer().requestHandler(this::handle).webSocketHandler(ws -> {
+    server = vertx.createHttpServer(new io.vertx.core.http.HttpServerOptions()
+        .setWebSocketSubProtocols(java.util.List.of("chat.v1", "chat.v2"))).requestHandler(this::handle)
+        .webSocketHandler(ws -> {
+      if (ws.subProtocol() != null) {
+        ws.writeTextMessage("subprotocol=" + ws.subProtocol());
+      }
       ws.textMessageHandler(ws::writeTextMessage);
       ws.binaryMessageHandler(ws::writeBinaryMessage);
     });

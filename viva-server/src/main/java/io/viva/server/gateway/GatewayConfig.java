@@ -20,9 +20,11 @@ import java.util.Objects;
  * @param apiKey the API key header and the policy of callers with a key
  * @param ipPolicy the namespace limiting callers without a key per client IP, or null for none
  * @param queue the bounded queue for bursts, or null to answer 429 at once
+ * @param webSocketSubprotocols the WebSocket subprotocols the gateway accepts from clients and offers
+ *     upstream, in order of preference (read when the gateway starts)
  */
 public record GatewayConfig(Map<String, Upstream> upstreams, List<Route> routes, List<Endpoint> endpoints,
-    List<String> trustedProxies, ApiKey apiKey, String ipPolicy, Queue queue) {
+    List<String> trustedProxies, ApiKey apiKey, String ipPolicy, Queue queue, List<String> webSocketSubprotocols) {
 
   /** Copies the collections. */
   public GatewayConfig {
@@ -30,6 +32,7 @@ public record GatewayConfig(Map<String, Upstream> upstreams, List<Route> routes,
     routes = List.copyOf(routes);
     endpoints = List.copyOf(endpoints);
     trustedProxies = List.copyOf(trustedProxies);
+    webSocketSubprotocols = List.copyOf(webSocketSubprotocols);
     Objects.requireNonNull(apiKey, "apiKey");
   }
 

@@ -97,6 +97,8 @@ final class ProxyCall {
   private boolean responseStarted;
   private boolean finished;
   private boolean webSocketOpen;
+  /** A client WebSocket upgraded before its upstream answered (subprotocol negotiation), else null. */
+  private ServerWebSocket pendingDownstream;
   private String errorCode;
 
   ProxyCall(ProxyHandler handler, Routing routing, HttpServerRequest request) {
@@ -465,6 +467,11 @@ final class ProxyCall {
     Routing.Upstream up = route.upstream;
     up.meters.timeouts.increment();
     reportBreaker(false);
+    if (pendingDownstream != null) {
+      errorCode = "upstream_timeout";
+      pendingDownstream.close((short) 1014, "upstream " + up.name + " did not answer");
+      return;
+    }
     if (upstreamRequest != null) {
       upstreamRequest.reset();
     }
@@ -546,15 +553,11 @@ final class ProxyCall {
         .setHost(up.host).setPort(up.port).setSsl(up.ssl).setURI(uri);
     options.setHeaders(headers);
     String protocols = request.getHeader("Sec-WebSocket-Protocol");
-    if (protocols != null) {
-      List<String> list = new ArrayList<>();
-      for (String p : protocols.split(",")) {
-        if (!p.isBlank()) {
-          list.add(p.trim());
-        }
-      }
-      options.setSubProtocols(list);
+    if (protocols != null && !protocols.isBlank()) {
+      webSocketWithSubprotocol(up, options);
+      return;
     }
+    // Upstream first: if it cannot be reached the client still gets an HTTP 502/504.
     handler.webSocketClient(up).connect(options).onComplete(ar -> {
       if (upstreamDone) {
         if (ar.succeeded()) {
@@ -566,25 +569,81 @@ final class ProxyCall {
         upstreamFailed(ar.cause());
         return;
       }
-      cancelTimer();
-      upstreamDone = true;
-      upstreamNanos = System.nanoTime() - upstreamStartNanos;
-      up.meters.latency(upstreamNanos);
-      reportBreaker(true);
+      webSocketConnected(up);
       WebSocket upstream = ar.result();
       request.toWebSocket().onComplete(sar -> {
         if (sar.failed()) {
           upstream.close();
           return;
         }
-        ServerWebSocket downstream = sar.result();
-        relay(downstream, upstream);
-        relay(upstream, downstream);
-        responseStarted = true;
-        webSocketOpen = true;
-        finish(false);
+        webSocketOpen(sar.result(), upstream);
       });
     });
+  }
+
+  /**
+   * A client offering subprotocols: the gateway's handshake answer must name the one the upstream
+   * will speak, and Vert.x picks it (from {@code websocket_subprotocols}) when it upgrades. So the
+   * client is upgraded first, paused, and the upstream is offered exactly that choice; if the
+   * upstream then fails, the client's WebSocket is closed with 1014 (bad gateway).
+   */
+  private void webSocketWithSubprotocol(Routing.Upstream up, WebSocketConnectOptions options) {
+    request.toWebSocket().onComplete(sar -> {
+      if (sar.failed()) {
+        upstreamDone = true;
+        cancelTimer();
+        reportBreaker(null);
+        return;
+      }
+      ServerWebSocket downstream = sar.result();
+      downstream.pause();
+      pendingDownstream = downstream;
+      String chosen = downstream.subProtocol();
+      options.setSubProtocols(chosen == null ? List.of() : List.of(chosen));
+      handler.webSocketClient(up).connect(options).onComplete(ar -> {
+        if (upstreamDone) {
+          if (ar.succeeded()) {
+            ar.result().close();
+          }
+          return;
+        }
+        pendingDownstream = null;
+        if (ar.failed()) {
+          upstreamDone = true;
+          cancelTimer();
+          Throwable cause = ar.cause();
+          if (cause instanceof ConnectTimeoutException || cause instanceof TimeoutException) {
+            up.meters.timeouts.increment();
+            errorCode = "upstream_timeout";
+          } else {
+            up.meters.connectErrors.increment();
+            errorCode = "upstream_unreachable";
+          }
+          reportBreaker(false);
+          downstream.close((short) 1014, "upstream " + up.name + " unavailable");
+          return;
+        }
+        webSocketConnected(up);
+        webSocketOpen(downstream, ar.result());
+        downstream.resume();
+      });
+    });
+  }
+
+  private void webSocketConnected(Routing.Upstream up) {
+    cancelTimer();
+    upstreamDone = true;
+    upstreamNanos = System.nanoTime() - upstreamStartNanos;
+    up.meters.latency(upstreamNanos);
+    reportBreaker(true);
+  }
+
+  private void webSocketOpen(ServerWebSocket downstream, WebSocket upstream) {
+    relay(downstream, upstream);
+    relay(upstream, downstream);
+    responseStarted = true;
+    webSocketOpen = true;
+    finish(false);
   }
 
   /** Forwards data frames from {@code from} to {@code to}, pausing {@code from} while {@code to} is backed up. */

@@ -24,7 +24,7 @@ class RoutingTest {
     GatewayConfig.Upstream b = new GatewayConfig.Upstream("b", URI.create("http://b"), Duration.ofSeconds(1), 10, false,
         BREAKER);
     GatewayConfig config = new GatewayConfig(Map.of("a", a, "b", b), routes, endpoints, trusted,
-        new GatewayConfig.ApiKey("X-API-Key", "default", Map.of()), "default", null);
+        new GatewayConfig.ApiKey("X-API-Key", "default", Map.of()), "default", null, List.of());
     return new Routing(config, null, ClientResolver.staticKeys(config.apiKey()),
         new GatewayMetrics(new SimpleMeterRegistry()), n -> 0);
   }
