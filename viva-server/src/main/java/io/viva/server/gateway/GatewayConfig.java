@@ -20,8 +20,8 @@ import java.util.Objects;
  * @param apiKey the API key header and the policy of callers with a key
  * @param ipPolicy the namespace limiting callers without a key per client IP, or null for none
  * @param queue the bounded queue for bursts, or null to answer 429 at once
- * @param webSocketSubprotocols the WebSocket subprotocols the gateway accepts from clients and offers
- *     upstream, in order of preference (read when the gateway starts)
+ * @param webSocketSubprotocols the WebSocket subprotocols the gateway accepts from clients; the one
+ *     agreed with a client is offered upstream (read when the gateway starts)
  */
 public record GatewayConfig(Map<String, Upstream> upstreams, List<Route> routes, List<Endpoint> endpoints,
     List<String> trustedProxies, ApiKey apiKey, String ipPolicy, Queue queue, List<String> webSocketSubprotocols) {
