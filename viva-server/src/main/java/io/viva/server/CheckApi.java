@@ -28,12 +28,6 @@ final class CheckApi {
   static final int MAX_IDEMPOTENCY_KEY_LENGTH = 256;
   static final String DEFAULT_NAMESPACE = "default";
 
-  private static final CharSequence RATELIMIT_POLICY = HttpHeaders.createOptimized("RateLimit-Policy");
-  private static final CharSequence RATELIMIT = HttpHeaders.createOptimized("RateLimit");
-  private static final CharSequence X_LIMIT = HttpHeaders.createOptimized("X-RateLimit-Limit");
-  private static final CharSequence X_REMAINING = HttpHeaders.createOptimized("X-RateLimit-Remaining");
-  private static final CharSequence X_RESET = HttpHeaders.createOptimized("X-RateLimit-Reset");
-  private static final CharSequence RETRY_AFTER = HttpHeaders.createOptimized("Retry-After");
   private static final CharSequence IDEMPOTENCY_KEY = HttpHeaders.createOptimized("Idempotency-Key");
   private static final String JSON_TYPES = "application/json";
 
@@ -432,19 +426,7 @@ final class CheckApi {
 
   /** The rate limit headers of a decision (IETF draft and the X-RateLimit-* family). */
   private static void headers(RoutingContext ctx, PolicyRegistry.Target target, Decision d, boolean allowed) {
-    MultiMap h = ctx.response().headers();
-    long reset = ceilSeconds(d.resetAfterMicros());
-    String remaining = Long.toString(d.remaining());
-    String resetText = Long.toString(reset);
-    h.add(RATELIMIT_POLICY, target.policyHeader());
-    String name = d.source().name();
-    h.add(RATELIMIT, "\"" + (name != null ? name : "default") + "\";r=" + remaining + ";t=" + resetText);
-    h.add(X_LIMIT, Long.toString(d.limit()));
-    h.add(X_REMAINING, remaining);
-    h.add(X_RESET, resetText);
-    if (!allowed) {
-      h.add(RETRY_AFTER, Long.toString(Math.max(1, ceilSeconds(d.retryAfterMicros()))));
-    }
+    RateLimitHeaders.write(ctx.response().headers(), target.policyHeader(), d, allowed);
   }
 
   static long ceilSeconds(long micros) {

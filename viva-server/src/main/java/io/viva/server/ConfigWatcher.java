@@ -76,6 +76,16 @@ final class ConfigWatcher implements AutoCloseable {
 
   /** Watches the configuration file and reloads its policies into {@code registry}. */
   ConfigWatcher(ServerConfig config, PolicyRegistry registry, Metrics metrics, Duration pollInterval) {
+    this(config, registry, metrics, pollInterval, null);
+  }
+
+  /**
+   * Watches the configuration file and reloads its policies into {@code registry}; in gateway mode
+   * also its {@code gateway} section, validated against the new policies before either is applied
+   * and handed to {@code gatewayReload} right after them.
+   */
+  ConfigWatcher(ServerConfig config, PolicyRegistry registry, Metrics metrics, Duration pollInterval,
+      java.util.function.Consumer<io.viva.server.gateway.GatewayConfig> gatewayReload) {
     this("config", List.of(config.configFile().toAbsolutePath()), config.configDigest(), metrics, "file",
         pollInterval, new Target() {
           @Override
@@ -84,8 +94,19 @@ final class ConfigWatcher implements AutoCloseable {
             ServerConfig.FileContents contents = ServerConfig.parseFile(file.getValue(), file.getKey().toString());
             List<PolicyFile.PolicySpec> policies =
                 contents.policies() != null ? contents.policies() : PolicyFile.defaults();
+            io.viva.server.gateway.GatewayConfig gateway = null;
+            if (gatewayReload != null) {
+              try {
+                gateway = config.gatewayFor(contents.gateway(), policies);
+              } catch (ConfigException e) {
+                throw new ConfigException(file.getKey() + ": " + e.getMessage());
+              }
+            }
             PolicyRegistry.Snapshot next = registry.replace(policies,
                 contents.policies() != null ? "file" : "defaults");
+            if (gateway != null) {
+              gatewayReload.accept(gateway);
+            }
             List<String> restart = config.restartOnlyDifferences(contents.server());
             if (!restart.isEmpty()) {
               LOG.warn("config {}: server settings {} changed; they apply only after a restart", file.getKey(),
@@ -208,6 +229,12 @@ final class ConfigWatcher implements AutoCloseable {
     if (digest.equals(lastDigest)) {
       return;
     }
+    // A writer that truncates and rewrites in place can be caught half way (an empty file is valid
+    // YAML: the defaults). Apply a version only once it has stayed the same for a moment.
+    if (!stable(digest)) {
+      schedule(100);
+      return;
+    }
     lastDigest = digest;
     String summary;
     try {
@@ -267,6 +294,18 @@ final class ConfigWatcher implements AutoCloseable {
       return java.util.HexFormat.of().formatHex(md.digest());
     } catch (NoSuchAlgorithmException e) {
       throw new IllegalStateException(e);
+    }
+  }
+
+  private boolean stable(String digest) {
+    try {
+      Thread.sleep(50);
+      return digest.equals(digest(read(paths)));
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return false;
+    } catch (IOException e) {
+      return false;
     }
   }
 

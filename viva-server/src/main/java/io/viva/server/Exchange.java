@@ -1,8 +1,6 @@
 package io.viva.server;
 
 import io.vertx.ext.web.RoutingContext;
-import java.util.UUID;
-import java.util.concurrent.ThreadLocalRandom;
 
 /**
  * The service's state for one request: its id, when it started, the route template it matched
@@ -33,29 +31,8 @@ final class Exchange {
     return ctx.get(KEY);
   }
 
-  /**
-   * The request id: the client's {@code X-Request-ID} if it is sane (1 to 128 characters, letters,
-   * digits and {@code - _ . : / + = @}), else a new random UUID.
-   */
+  /** The request id for an {@code X-Request-ID} header value: see {@link RequestId#from}. */
   static String requestId(String header) {
-    if (header != null && !header.isEmpty() && header.length() <= MAX_REQUEST_ID_LENGTH && isSafe(header)) {
-      return header;
-    }
-    ThreadLocalRandom r = ThreadLocalRandom.current();
-    long hi = (r.nextLong() & ~0xF000L) | 0x4000L;
-    long lo = (r.nextLong() & 0x3FFFFFFFFFFFFFFFL) | 0x8000000000000000L;
-    return new UUID(hi, lo).toString();
-  }
-
-  private static boolean isSafe(String s) {
-    for (int i = 0; i < s.length(); i++) {
-      char c = s.charAt(i);
-      boolean ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-          || c == '-' || c == '_' || c == '.' || c == ':' || c == '/' || c == '+' || c == '=' || c == '@';
-      if (!ok) {
-        return false;
-      }
-    }
-    return true;
+    return RequestId.from(header);
   }
 }

@@ -7,7 +7,7 @@ import com.fasterxml.jackson.core.StreamReadConstraints;
  * Small, allocation-light JSON writing for the responses on the hot path (the request bodies are
  * read with Jackson's streaming parser from {@link #FACTORY}).
  */
-final class Json {
+public final class Json {
 
   /** The parser factory for request bodies: strict JSON, nesting capped well below Jackson's default. */
   static final JsonFactory FACTORY = JsonFactory.builder()
@@ -51,7 +51,7 @@ final class Json {
   }
 
   /** The error body {@code {"error":..,"message":..,"request_id":..}}. */
-  static String error(String code, String message, String requestId) {
+  public static String error(String code, String message, String requestId) {
     StringBuilder sb = new StringBuilder(64 + message.length());
     sb.append("{\"error\":");
     string(sb, code).append(",\"message\":");

@@ -50,7 +50,7 @@ public final class Main implements Callable<Integer> {
   @Command(name = "serve", mixinStandardHelpOptions = true, versionProvider = Main.VersionProvider.class,
       description = {"Runs the rate limiting service until SIGTERM or SIGINT.",
           "Settings come from the flags, then the environment (SERVER_PORT, LISTEN_ADDR, METRICS_PORT, LOG_LEVEL,"
-              + " GRACEFUL_SHUTDOWN_TIMEOUT, MODE, ADMIN_TOKEN, ACCESS_LOG, MAX_BATCH_SIZE, EVENT_LOOPS, MAX_KEYS),"
+              + " GRACEFUL_SHUTDOWN_TIMEOUT, MODE, DOWNSTREAM_URL, ADMIN_TOKEN, ACCESS_LOG, MAX_BATCH_SIZE, EVENT_LOOPS, MAX_KEYS),"
               + " then the config file, then the defaults.%n"})
   static final class Serve implements Callable<Integer> {
 

@@ -51,7 +51,7 @@ public final class ServerConfig {
 
   static final List<String> LOG_LEVELS = List.of("trace", "debug", "info", "warn", "error", "off");
 
-  private static final Set<String> ROOT_KEYS = Set.of("server", "redis", "policies", "envoy");
+  private static final Set<String> ROOT_KEYS = Set.of("server", "redis", "policies", "envoy", "gateway");
   private static final Set<String> SERVER_KEYS = Set.of("port", "listen_addr", "metrics_port",
       "graceful_shutdown_timeout", "mode", "admin_token", "log_level", "access_log", "max_batch_size",
       "event_loops", "max_keys", "store");
@@ -76,6 +76,10 @@ public final class ServerConfig {
   private final List<PolicyFile.PolicySpec> policies;
   private EnvoySettings envoy = EnvoySettings.NONE;
   private String configDigest;
+  /** Gateway mode: the {@code gateway} section as read (missing when none) and as resolved; else null. */
+  private JsonNode gatewayNode = com.fasterxml.jackson.databind.node.MissingNode.getInstance();
+  private io.viva.server.gateway.GatewayConfig gateway;
+  private String downstreamUrl;
 
   private ServerConfig(Layer l, Path configFile, List<PolicyFile.PolicySpec> policies, boolean policiesFromFile) {
     this.host = l.host;
@@ -120,8 +124,10 @@ public final class ServerConfig {
     List<PolicyFile.PolicySpec> policies = null;
     String digest = null;
     EnvoySettings envoy = null;
+    JsonNode gatewayNode = com.fasterxml.jackson.databind.node.MissingNode.getInstance();
     if (file != null) {
       FileContents contents = readFile(file);
+      gatewayNode = contents.gateway();
       merged.apply(contents.server);
       policies = contents.policies;
       digest = contents.digest;
@@ -134,11 +140,40 @@ public final class ServerConfig {
     ServerConfig config = new ServerConfig(merged, file, fromFile ? policies : PolicyFile.defaults(), fromFile);
     config.configDigest = digest;
     config.envoy = EnvoySettings.resolve(envoy, env);
+    config.downstreamUrl = merged.downstreamUrl;
+    config.gatewayNode = gatewayNode;
+    config.resolveGateway();
     return config;
   }
 
-  /** The parts of a configuration file; {@code policies} is null when the file has none. */
-  record FileContents(Layer server, List<PolicyFile.PolicySpec> policies, String digest, EnvoySettings envoy) {}
+  /**
+   * The parts of a configuration file; {@code policies} is null when the file has none, {@code
+   * gateway} is a missing node when it has no {@code gateway} section.
+   */
+  record FileContents(Layer server, List<PolicyFile.PolicySpec> policies, String digest, EnvoySettings envoy,
+      JsonNode gateway) {}
+
+  /** In gateway mode, resolves the gateway settings against the policies; else nothing. */
+  private void resolveGateway() throws ConfigException {
+    if ("gateway".equals(mode)) {
+      gateway = gatewayFor(gatewayNode, policies);
+    }
+  }
+
+  /** The gateway settings of a {@code gateway} section (may be missing) with these policies and DOWNSTREAM_URL. */
+  io.viva.server.gateway.GatewayConfig gatewayFor(JsonNode node, List<PolicyFile.PolicySpec> specs)
+      throws ConfigException {
+    java.util.Set<String> namespaces = new java.util.HashSet<>();
+    for (PolicyFile.PolicySpec spec : specs) {
+      namespaces.add(spec.namespace());
+    }
+    return GatewayFile.parse(node, downstreamUrl, namespaces);
+  }
+
+  /** The gateway's settings in gateway mode, else null. */
+  public io.viva.server.gateway.GatewayConfig gateway() {
+    return gateway;
+  }
 
   /** The SHA-256 of the file's bytes as loaded, hex; null without a file. */
   String configDigest() {
@@ -177,7 +212,16 @@ public final class ServerConfig {
           policiesNode.isMissingNode() ? null : PolicyFile.parse(policiesNode, "policies");
       Path parent = Path.of(name).toAbsolutePath().getParent();
       EnvoySettings envoy = EnvoySettings.fromFile(ConfigTree.get(root, "envoy"), parent);
-      return new FileContents(server, policies, digest(bytes), envoy);
+      JsonNode gatewayNode = ConfigTree.get(root, "gateway");
+      if (!gatewayNode.isMissingNode()) {
+        // Checked whatever the mode, so that a bad section is reported when the file is loaded.
+        java.util.Set<String> namespaces = new java.util.HashSet<>();
+        for (PolicyFile.PolicySpec spec : policies != null ? policies : PolicyFile.defaults()) {
+          namespaces.add(spec.namespace());
+        }
+        GatewayFile.parse(gatewayNode, null, namespaces);
+      }
+      return new FileContents(server, policies, digest(bytes), envoy, gatewayNode);
     } catch (ConfigException e) {
       throw e.prefixed(name);
     }
@@ -294,6 +338,7 @@ public final class ServerConfig {
     ServerConfig copy = new ServerConfig(toLayer(), configFile, policies, true);
     copy.configDigest = configDigest;
     copy.envoy = envoy;
+    copy.copyGateway(this);
     return copy;
   }
 
@@ -304,7 +349,14 @@ public final class ServerConfig {
     ServerConfig copy = new ServerConfig(l, configFile, policies, policiesFromFile);
     copy.configDigest = configDigest;
     copy.envoy = envoy;
+    copy.copyGateway(this);
     return copy;
+  }
+
+  private void copyGateway(ServerConfig from) {
+    gatewayNode = from.gatewayNode;
+    downstreamUrl = from.downstreamUrl;
+    gateway = "gateway".equals(mode) ? from.gateway : null;
   }
 
   private Layer toLayer() {
@@ -409,6 +461,8 @@ public final class ServerConfig {
     Duration redisTimeout;
     /** Where mode was set, for its error message. */
     String modeSource = "mode";
+    /** DOWNSTREAM_URL: the gateway's default upstream. */
+    String downstreamUrl;
 
     static Layer defaults() {
       Layer l = new Layer();
@@ -430,6 +484,7 @@ public final class ServerConfig {
       port = o.port != null ? o.port : port;
       metricsPort = o.metricsPort != null ? o.metricsPort : metricsPort;
       gracefulShutdownTimeout = o.gracefulShutdownTimeout != null ? o.gracefulShutdownTimeout : gracefulShutdownTimeout;
+      downstreamUrl = o.downstreamUrl != null ? o.downstreamUrl : downstreamUrl;
       if (o.mode != null) {
         mode = o.mode;
         modeSource = o.modeSource;
@@ -640,11 +695,15 @@ public final class ServerConfig {
             + port + ", or unset to serve /metrics on the API port)");
       }
       String m = mode.toLowerCase(Locale.ROOT);
-      if (m.equals("full") || m.equals("gateway")) {
-        throw new ConfigException(modeSource + ": \"" + mode + "\" is not available yet (expected: standalone;"
-            + " the full and gateway modes are planned)");
+      if (m.equals("full")) {
+        throw new ConfigException(modeSource + ": \"" + mode + "\" is not available yet (expected: standalone or"
+            + " gateway; the full mode is planned)");
       }
-      if (!m.equals("standalone")) {
+      if (m.equals("gateway") && metricsPort == -1) {
+        // The gateway forwards every path of its port: Viva's own endpoints move to the management port.
+        metricsPort = port == 9090 ? 9091 : 9090;
+      }
+      if (!m.equals("standalone") && !m.equals("gateway")) {
         throw new ConfigException(modeSource + ": \"" + mode + "\" (expected: one of standalone, full, gateway)");
       }
       mode = m;
@@ -728,6 +787,9 @@ public final class ServerConfig {
       if ((v = env(env, "MODE")) != null) {
         l.mode = v;
         l.modeSource = "MODE";
+      }
+      if ((v = env(env, "DOWNSTREAM_URL")) != null) {
+        l.downstreamUrl = GatewayFile.url(v, "DOWNSTREAM_URL").toString();
       }
       if ((v = env(env, "ADMIN_TOKEN")) != null) {
         l.adminToken = v;

@@ -13,8 +13,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicBoolean;
-import net.logstash.logback.marker.LogstashMarker;
-import net.logstash.logback.marker.Markers;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -41,7 +39,6 @@ final class VivaRoutes {
   static final int ADMIN_BODY_LIMIT = 1024 * 1024;
 
   private static final Logger LOG = LoggerFactory.getLogger(VivaRoutes.class);
-  private static final Logger ACCESS = LoggerFactory.getLogger("io.viva.server.access");
   private static final Buffer PING = Buffer.buffer("{\"ok\":true}");
   private static final Buffer UP = Buffer.buffer("{\"status\":\"UP\"}");
   private static final Buffer DOWN = Buffer.buffer("{\"status\":\"DOWN\",\"reason\":\"shutting down\"}");
@@ -82,7 +79,8 @@ final class VivaRoutes {
     t.add(HttpMethod.GET, "/livez", live);
     t.add(HttpMethod.GET, "/health/ready", ready);
     t.add(HttpMethod.GET, "/readyz", ready);
-    if (s.config().metricsPort() < 0) {
+    // In gateway mode these routes are the management port's, metrics included.
+    if (s.config().metricsPort() < 0 || "gateway".equals(s.config().mode())) {
       t.add(HttpMethod.GET, "/metrics", metrics(s.metrics()));
     }
     t.add(HttpMethod.GET, "/openapi.json", ctx -> Http.json(ctx, 200, s.openApi()));
@@ -190,21 +188,9 @@ final class VivaRoutes {
     // 499: the client went away before the response was complete (nginx's convention).
     int status = completed || response.ended() ? response.getStatusCode() : 499;
     ex.routeMeters.increment(request.method(), status);
-    if (accessLog && ACCESS.isInfoEnabled()) {
-      long micros = (System.nanoTime() - ex.startNanos) / 1_000;
-      String path = request.path();
-      if (path == null) {
-        path = "";
-      } else if (path.length() > 256) {
-        path = path.substring(0, 256) + "...";
-      }
-      LogstashMarker fields = Markers.append("request_id", ex.requestId)
-          .and(Markers.append("method", request.method().name()))
-          .and(Markers.append("path", path))
-          .and(Markers.append("route", ex.route))
-          .and(Markers.append("status", status))
-          .and(Markers.append("latency_us", micros));
-      ACCESS.info(fields, "request");
+    if (accessLog && AccessLog.enabled()) {
+      AccessLog.write(ex.requestId, request.method().name(), request.path(), ex.route, status,
+          (System.nanoTime() - ex.startNanos) / 1_000, null);
     }
   }
 

@@ -65,6 +65,8 @@ public final class VivaServer implements AutoCloseable {
   private final AtomicInteger metricsPort = new AtomicInteger(-1);
   private ConfigWatcher watcher;
   private ConfigWatcher envoyWatcher;
+  /** The reverse proxy in gateway mode, else null. */
+  private io.viva.server.gateway.Gateway gateway;
   private String apiDeployment;
   private String metricsDeployment;
 
@@ -131,6 +133,10 @@ public final class VivaServer implements AutoCloseable {
     GrpcApi grpc = new GrpcApi(registry, config.maxBatchSize(), envoy, ready);
     // A negative port makes every instance share one random port (Vert.x), so port 0 works with N instances.
     int listenPort = config.port() == 0 ? -1 : config.port();
+    if (config.gateway() != null) {
+      startGateway(services, listenPort, options);
+      return;
+    }
     apiDeployment = await(vertx.deployVerticle(() -> new HttpVerticle(config, listenPort, router -> {
       VivaRoutes.routes(router, services);
       if (options.extraRoutes() != null) {
@@ -188,6 +194,39 @@ public final class VivaServer implements AutoCloseable {
     } catch (ConfigException e) {
       throw new IllegalStateException("invalid envoy rules: " + e.getMessage(), e);
     }
+  }
+
+  /**
+   * Gateway mode: the proxy on the API port (every path is forwarded), Viva's own routes (health,
+   * metrics, admin, checks) on the management port ({@code metrics_port}).
+   */
+  private void startGateway(VivaRoutes.Services services, int listenPort, Options options) {
+    gateway = new io.viva.server.gateway.Gateway(config.gateway(), new GatewayPolicies(registry), null,
+        metrics.registry());
+    // One instance: port 0 is a plain free port (a negative port would share the gateway's random port).
+    metricsDeployment = await(vertx.deployVerticle(() -> new HttpVerticle(config, config.metricsPort(),
+        router -> VivaRoutes.routes(router, services), null, metricsPort), new DeploymentOptions()),
+        "listen on " + config.host() + ":" + config.metricsPort() + " (management)");
+    int loops = config.eventLoops();
+    apiDeployment = await(vertx.deployVerticle(() -> new GatewayVerticle(config, listenPort, gateway, loops, port),
+        new DeploymentOptions().setInstances(loops)), "listen on " + config.host() + ":" + config.port());
+    if (config.configFile() != null) {
+      watcher = new ConfigWatcher(config, registry, metrics, options.pollInterval(), gateway::update);
+      watcher.start();
+    }
+    ready.set(true);
+    LOG.info("viva started: mode=gateway store={} listen={}:{} management={} event_loops={} upstreams={} routes={}"
+        + " policies={} config={}", store instanceof RedisBackend r ? "redis (" + r.where() + ")" : "memory",
+        config.host(), port(), metricsPort(), loops, config.gateway().upstreams().values().stream()
+            .map(u -> u.name() + "=" + u.url()).toList(),
+        config.gateway().routes().stream().map(r -> r.prefix() + "->" + r.upstream()).toList(),
+        registry.snapshot().namespaces().size(),
+        config.configFile() != null ? config.configFile() + " (watched for changes)" : "none");
+  }
+
+  /** The gateway in gateway mode, else null. */
+  io.viva.server.gateway.Gateway gateway() {
+    return gateway;
   }
 
   /** The port the API listens on (the actual one when 0 was configured). */
@@ -280,6 +319,48 @@ public final class VivaServer implements AutoCloseable {
       throw new IllegalStateException("cannot " + what + ": " + cause.getMessage(), cause);
     } catch (TimeoutException e) {
       throw new IllegalStateException("cannot " + what + ": timed out", e);
+    }
+  }
+
+  /** One gateway (proxy) server instance on its own event loop, HTTP/1.1 and h2c; stopping it drains in-flight requests. */
+  private static final class GatewayVerticle extends VerticleBase {
+    private final ServerConfig config;
+    private final int listenPort;
+    private final io.viva.server.gateway.Gateway gateway;
+    private final int eventLoops;
+    private final AtomicInteger actualPort;
+    private HttpServer server;
+
+    GatewayVerticle(ServerConfig config, int listenPort, io.viva.server.gateway.Gateway gateway, int eventLoops,
+        AtomicInteger actualPort) {
+      this.config = config;
+      this.listenPort = listenPort;
+      this.gateway = gateway;
+      this.eventLoops = eventLoops;
+      this.actualPort = actualPort;
+    }
+
+    @Override
+    public Future<?> start() {
+      server = vertx.createHttpServer(new HttpServerOptions()
+          .setMaxInitialLineLength(8192)
+          .setMaxHeaderSize(16 * 1024)
+          .setHttp2ClearTextEnabled(true)
+          .setHandle100ContinueAutomatically(false)
+          .setDecompressionSupported(false)
+          .setCompressionSupported(false)
+          .setMaxWebSocketFrameSize(1 << 20)
+          .setWebSocketSubProtocols(config.gateway().webSocketSubprotocols().isEmpty() ? null
+              : config.gateway().webSocketSubprotocols())
+          .setIdleTimeout(300)
+          .setTcpNoDelay(true));
+      server.requestHandler(gateway.handler(vertx, eventLoops)).invalidRequestHandler(VivaRoutes::invalidRequest);
+      return server.listen(listenPort, config.host()).onSuccess(s -> actualPort.set(s.actualPort()));
+    }
+
+    @Override
+    public Future<?> stop() {
+      return server.shutdown(config.gracefulShutdownTimeout().toMillis(), TimeUnit.MILLISECONDS);
     }
   }
 

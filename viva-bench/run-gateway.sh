@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Benchmarks the gateway (MODE=gateway) against calling its upstream directly, in one session, and
+# prints the markdown rows for docs/benchmarks.md:
+#
+#   1. closed loop (max throughput): GET straight to a trivial upstream (EchoUpstream), then the
+#      same request through the gateway (one in-memory policy per client IP that never refuses);
+#   2. open loop at half of the gateway's max rate, direct and through the gateway, for p99
+#      without coordinated omission; the difference is the gateway's added latency.
+#
+# Targets (issue 8): added p99 < 1 ms at half load; gateway throughput >= 0.7x direct.
+#
+# Usage:  viva-bench/run-gateway.sh
+#         DURATION=2s WARMUP=1s JIT_WARMUP=2s viva-bench/run-gateway.sh      (a smoke run)
+# Env: DURATION (default 10s), WARMUP (5s), JIT_WARMUP (15s: one unmeasured run through the gateway
+#      first), CONNECTIONS (64), DEPTH (1), PORT (18180, the gateway),
+#      UPSTREAM_PORT (18181), MANAGEMENT_PORT (19190), UPSTREAM_THREADS (1), SERVER_JAVA_OPTS.
+# Client, gateway and upstream share the machine's cores; run it on a quiet machine.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+source scripts/java-home.sh
+java="$JAVA_HOME/bin/java"
+
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-5s}
+CONNECTIONS=${CONNECTIONS:-64}
+DEPTH=${DEPTH:-1}
+PORT=${PORT:-18180}
+UPSTREAM_PORT=${UPSTREAM_PORT:-18181}
+MANAGEMENT_PORT=${MANAGEMENT_PORT:-19190}
+UPSTREAM_THREADS=${UPSTREAM_THREADS:-1}
+
+./mvnw -q -pl viva-server,viva-bench -am package -DskipTests
+jar=viva-server/target/viva-server.jar
+bench=viva-bench/target/benchmarks.jar
+
+if [[ -z ${SERVER_JAVA_OPTS+x} ]]; then
+  SERVER_JAVA_OPTS=$(./viva --print-java-opts)
+fi
+config=$(mktemp --suffix=.yaml)
+cat > "$config" <<YAML
+policies:
+  - namespace: default
+    algorithm: token_bucket
+    limit: 1000000000
+    window: 1s
+gateway:
+  upstreams:
+    echo: {url: "http://127.0.0.1:$UPSTREAM_PORT", max_connections: 256}
+YAML
+
+"$java" --sun-misc-unsafe-memory-access=allow -cp "$bench" io.viva.bench.load.EchoUpstream \
+    --port "$UPSTREAM_PORT" --threads "$UPSTREAM_THREADS" > /tmp/viva-gateway-upstream.log 2>&1 &
+upstream=$!
+# shellcheck disable=SC2086
+MODE=gateway SERVER_PORT=$PORT METRICS_PORT=$MANAGEMENT_PORT ACCESS_LOG=false LOG_LEVEL=warn \
+    "$java" $SERVER_JAVA_OPTS -jar "$jar" serve --config "$config" > /tmp/viva-gateway-server.log 2>&1 &
+server=$!
+trap 'kill $server $upstream 2>/dev/null; wait $server $upstream 2>/dev/null; rm -f "$config"' EXIT
+for _ in $(seq 100); do
+  curl -sf "http://127.0.0.1:$MANAGEMENT_PORT/readyz" >/dev/null && curl -sf "http://127.0.0.1:$UPSTREAM_PORT/" >/dev/null \
+    && break
+  sleep 0.1
+done
+for p in "$PORT" "$UPSTREAM_PORT" "$MANAGEMENT_PORT"; do
+  kill -0 $server $upstream 2>/dev/null || { echo "a process died; see /tmp/viva-gateway-*.log"; exit 1; }
+done
+# The answer must come through this gateway (it adds the rate limit headers), not another process on the port.
+curl -sf -D - -o /dev/null "http://127.0.0.1:$PORT/through" | grep -qi '^ratelimit-policy:' \
+    || { echo "no gateway answers on port $PORT; see /tmp/viva-gateway-server.log"; exit 1; }
+
+load() {
+  "$java" --sun-misc-unsafe-memory-access=allow -cp "$bench" io.viva.bench.load.LoadGenerator \
+      --duration "$DURATION" --warmup "$WARMUP" --connections "$CONNECTIONS" --depth "$DEPTH" "$@" 2>/dev/null
+}
+rate_of() { awk -F'|' '{gsub(/[ ,]/, "", $4); print int($4)}'; }
+p99_of() { awk -F'|' '{gsub(/ /, "", $7); print $7}'; }
+
+# The gateway runs several times more code per request than the echo upstream: let the JIT compile
+# it before measuring (an unmeasured run; the direct path needs no such help).
+load --url "http://127.0.0.1:$PORT/api/items?id=1" --duration 1s --warmup "${JIT_WARMUP:-15s}" > /dev/null
+
+echo "server JVM flags: $SERVER_JAVA_OPTS"
+echo
+"$java" -cp "$bench" io.viva.bench.load.LoadGenerator --header x
+direct=$(load --url "http://127.0.0.1:$UPSTREAM_PORT/api/items?id=1" --label "GET direct to the upstream")
+echo "$direct"
+through=$(load --url "http://127.0.0.1:$PORT/api/items?id=1" --label "GET through the gateway")
+echo "$through"
+max=$(echo "$through" | rate_of)
+half=$(( max / 2 ))
+(( half > 0 )) || half=1
+direct_half=$(load --url "http://127.0.0.1:$UPSTREAM_PORT/api/items?id=1" --rate "$half" \
+    --label "GET direct at half the gateway's max ($half/s)")
+echo "$direct_half"
+through_half=$(load --url "http://127.0.0.1:$PORT/api/items?id=1" --rate "$half" \
+    --label "GET through the gateway at half its max ($half/s)")
+echo "$through_half"
+echo
+direct_max=$(echo "$direct" | rate_of)
+awk -v d="$direct_max" -v g="$max" -v dp="$(echo "$direct_half" | p99_of)" -v gp="$(echo "$through_half" | p99_of)" \
+    'BEGIN { printf "throughput ratio (gateway / direct): %.2f (target >= 0.70)\nadded p99 at half load: %.3f ms (target < 1 ms)\n", (d > 0 ? g / d : 0), gp - dp }'
