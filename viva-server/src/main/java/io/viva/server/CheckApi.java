@@ -382,7 +382,7 @@ final class CheckApi {
    * event loop), else on this request's event loop when it completes; a failure goes to the
    * router's failure handler either way.
    */
-  private static void whenDone(RoutingContext ctx, CompletableFuture<?> pending, Runnable respond) {
+  static void whenDone(RoutingContext ctx, CompletableFuture<?> pending, Runnable respond) {
     if (pending == null || pending.isDone()) {
       if (pending != null && pending.isCompletedExceptionally()) {
         throw unwrap(pending);
@@ -416,7 +416,7 @@ final class CheckApi {
   }
 
   /** {@code {"allowed":..,"limit":..,"remaining":..,"reset_at":..,"retry_after":..}}. */
-  private static void writeResult(StringBuilder sb, Decision d, boolean shadowDenied) {
+  static void writeResult(StringBuilder sb, Decision d, boolean shadowDenied) {
     sb.append("{\"allowed\":").append(d.allowed() || shadowDenied)
         .append(",\"limit\":").append(d.limit())
         .append(",\"remaining\":").append(d.remaining())
@@ -432,11 +432,16 @@ final class CheckApi {
 
   /** The rate limit headers of a decision (IETF draft and the X-RateLimit-* family). */
   private static void headers(RoutingContext ctx, PolicyRegistry.Target target, Decision d, boolean allowed) {
+    headers(ctx, target.policyHeader(), d, allowed);
+  }
+
+  /** The rate limit headers of a decision under a policy whose {@code RateLimit-Policy} value is {@code policyHeader}. */
+  static void headers(RoutingContext ctx, String policyHeader, Decision d, boolean allowed) {
     MultiMap h = ctx.response().headers();
     long reset = ceilSeconds(d.resetAfterMicros());
     String remaining = Long.toString(d.remaining());
     String resetText = Long.toString(reset);
-    h.add(RATELIMIT_POLICY, target.policyHeader());
+    h.add(RATELIMIT_POLICY, policyHeader);
     String name = d.source().name();
     h.add(RATELIMIT, "\"" + (name != null ? name : "default") + "\";r=" + remaining + ";t=" + resetText);
     h.add(X_LIMIT, Long.toString(d.limit()));
@@ -451,7 +456,7 @@ final class CheckApi {
     return micros <= 0 ? 0 : (micros + 999_999) / 1_000_000;
   }
 
-  private static ApiError jsonError(JsonProcessingException e) {
+  static ApiError jsonError(JsonProcessingException e) {
     if (e instanceof StreamConstraintsException) {
       return ApiError.invalidJson("body: " + e.getOriginalMessage());
     }

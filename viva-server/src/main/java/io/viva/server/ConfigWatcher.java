@@ -48,6 +48,13 @@ final class ConfigWatcher implements AutoCloseable {
   private String lastDigest;
   private volatile boolean closed;
 
+  private volatile java.util.function.Consumer<List<TierFile.TierSpec>> tiersListener;
+
+  /** Full mode: also hands each accepted file's tiers (null when it has none) to {@code listener}. */
+  void onTiers(java.util.function.Consumer<List<TierFile.TierSpec>> listener) {
+    this.tiersListener = listener;
+  }
+
   ConfigWatcher(ServerConfig config, PolicyRegistry registry, Metrics metrics, Duration pollInterval) {
     this.config = config;
     this.file = config.configFile().toAbsolutePath();
@@ -146,6 +153,9 @@ final class ConfigWatcher implements AutoCloseable {
     List<PolicyFile.PolicySpec> policies = contents.policies() != null ? contents.policies() : PolicyFile.defaults();
     PolicyRegistry.Snapshot next = registry.replace(policies, contents.policies() != null ? "file" : "defaults");
     metrics.configReload(true, "file");
+    if (tiersListener != null) {
+      tiersListener.accept(contents.tiers());
+    }
     LOG.info("config reloaded from {}: {} namespaces (version {})", file, next.namespaces().size(), next.version());
     List<String> restart = config.restartOnlyDifferences(contents.server());
     if (!restart.isEmpty()) {

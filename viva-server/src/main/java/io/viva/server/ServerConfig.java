@@ -49,7 +49,7 @@ public final class ServerConfig {
 
   static final List<String> LOG_LEVELS = List.of("trace", "debug", "info", "warn", "error", "off");
 
-  private static final Set<String> ROOT_KEYS = Set.of("server", "redis", "policies");
+  private static final Set<String> ROOT_KEYS = Set.of("server", "redis", "policies", "platform", "tiers");
   private static final Set<String> SERVER_KEYS = Set.of("port", "listen_addr", "metrics_port",
       "graceful_shutdown_timeout", "mode", "admin_token", "log_level", "access_log", "max_batch_size",
       "event_loops", "max_keys", "store");
@@ -73,6 +73,8 @@ public final class ServerConfig {
   private final boolean policiesFromFile;
   private final List<PolicyFile.PolicySpec> policies;
   private String configDigest;
+  private PlatformConfig platform = PlatformConfig.DEFAULTS;
+  private List<TierFile.TierSpec> tiers;
 
   private ServerConfig(Layer l, Path configFile, List<PolicyFile.PolicySpec> policies, boolean policiesFromFile) {
     this.host = l.host;
@@ -116,8 +118,9 @@ public final class ServerConfig {
     Layer merged = Layer.defaults();
     List<PolicyFile.PolicySpec> policies = null;
     String digest = null;
+    FileContents contents = null;
     if (file != null) {
-      FileContents contents = readFile(file);
+      contents = readFile(file);
       merged.apply(contents.server);
       policies = contents.policies;
       digest = contents.digest;
@@ -128,11 +131,14 @@ public final class ServerConfig {
     boolean fromFile = policies != null;
     ServerConfig config = new ServerConfig(merged, file, fromFile ? policies : PolicyFile.defaults(), fromFile);
     config.configDigest = digest;
+    config.platform = PlatformConfig.load(contents != null ? contents.platform() : null, env, merged.mode);
+    config.tiers = contents != null ? contents.tiers() : null;
     return config;
   }
 
   /** The parts of a configuration file; {@code policies} is null when the file has none. */
-  record FileContents(Layer server, List<PolicyFile.PolicySpec> policies, String digest) {}
+  record FileContents(Layer server, List<PolicyFile.PolicySpec> policies, String digest, JsonNode platform,
+      List<TierFile.TierSpec> tiers) {}
 
   /** The SHA-256 of the file's bytes as loaded, hex; null without a file. */
   String configDigest() {
@@ -169,7 +175,11 @@ public final class ServerConfig {
       JsonNode policiesNode = ConfigTree.get(root, "policies");
       List<PolicyFile.PolicySpec> policies =
           policiesNode.isMissingNode() ? null : PolicyFile.parse(policiesNode, "policies");
-      return new FileContents(server, policies, digest(bytes));
+      JsonNode platform = ConfigTree.get(root, "platform");
+      PlatformConfig.load(platform, Map.of(), "full"); // validates the section
+      JsonNode tiersNode = ConfigTree.get(root, "tiers");
+      List<TierFile.TierSpec> tiers = tiersNode.isMissingNode() ? null : TierFile.parse(tiersNode, "tiers");
+      return new FileContents(server, policies, digest(bytes), platform.isMissingNode() ? null : platform, tiers);
     } catch (ConfigException e) {
       throw e.prefixed(name);
     }
@@ -195,7 +205,25 @@ public final class ServerConfig {
     return gracefulShutdownTimeout;
   }
 
-  /** The mode; always {@code standalone} for now. */
+  /** The full mode's settings (database, pepper, cache); used only when {@link #mode()} is {@code full}. */
+  PlatformConfig platform() {
+    return platform;
+  }
+
+  /** The tiers from the file, or null for the built-in ones. */
+  List<TierFile.TierSpec> tiers() {
+    return tiers;
+  }
+
+  /** A copy with other full mode settings and tiers (for tests). */
+  ServerConfig withPlatformForTest(PlatformConfig platform, List<TierFile.TierSpec> tiers) {
+    ServerConfig copy = with(l -> l.mode = "full");
+    copy.platform = platform;
+    copy.tiers = tiers;
+    return copy;
+  }
+
+  /** The mode: {@code standalone} or {@code full}. */
   public String mode() {
     return mode;
   }
@@ -273,6 +301,8 @@ public final class ServerConfig {
   ServerConfig withPoliciesForTest(List<PolicyFile.PolicySpec> policies) {
     ServerConfig copy = new ServerConfig(toLayer(), configFile, policies, true);
     copy.configDigest = configDigest;
+    copy.platform = platform;
+    copy.tiers = tiers;
     return copy;
   }
 
@@ -282,6 +312,8 @@ public final class ServerConfig {
     change.accept(l);
     ServerConfig copy = new ServerConfig(l, configFile, policies, policiesFromFile);
     copy.configDigest = configDigest;
+    copy.platform = platform;
+    copy.tiers = tiers;
     return copy;
   }
 
@@ -618,11 +650,11 @@ public final class ServerConfig {
             + port + ", or unset to serve /metrics on the API port)");
       }
       String m = mode.toLowerCase(Locale.ROOT);
-      if (m.equals("full") || m.equals("gateway")) {
-        throw new ConfigException(modeSource + ": \"" + mode + "\" is not available yet (expected: standalone;"
-            + " the full and gateway modes are planned)");
+      if (m.equals("gateway")) {
+        throw new ConfigException(modeSource + ": \"" + mode + "\" is not available yet (expected: standalone or"
+            + " full; the gateway mode is planned)");
       }
-      if (!m.equals("standalone")) {
+      if (!m.equals("standalone") && !m.equals("full")) {
         throw new ConfigException(modeSource + ": \"" + mode + "\" (expected: one of standalone, full, gateway)");
       }
       mode = m;

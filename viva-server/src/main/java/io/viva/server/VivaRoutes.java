@@ -49,7 +49,7 @@ final class VivaRoutes {
 
   /** What the routes need from the running server. */
   record Services(ServerConfig config, PolicyRegistry registry, Metrics metrics, AtomicBoolean ready, Buffer openApi,
-      RedisBackend redis) {}
+      RedisBackend redis, FullMode full) {}
 
   /** Declares every route of the API port on {@code router}. */
   static void routes(Router router, Services s) {
@@ -68,7 +68,14 @@ final class VivaRoutes {
     Handler<RoutingContext> live = ctx -> Http.json(ctx, 200, UP);
     RedisBackend redis = s.redis();
     // Degraded Redis is still ready: the failure mode answers every decision (docs/operations.md).
-    Handler<RoutingContext> ready = redis == null
+    FullMode full = s.full();
+    // Full mode stays ready while its database is down: keys verify from the cache (docs/full-mode.md).
+    Handler<RoutingContext> ready = full != null
+        ? ctx -> Http.json(ctx, s.ready().get() ? 200 : 503, Buffer.buffer((s.ready().get()
+            ? "{\"status\":\"UP\"" : "{\"status\":\"DOWN\",\"reason\":\"shutting down\"")
+            + ",\"mode\":\"full\",\"database\":\"" + (full.databaseUp() ? "up" : "down") + "\",\"degraded\":"
+            + (!full.databaseUp() || (redis != null && redis.isDegraded())) + "}"))
+        : redis == null
         ? ctx -> Http.json(ctx, s.ready().get() ? 200 : 503, s.ready().get() ? UP : DOWN)
         : ctx -> Http.json(ctx, s.ready().get() ? 200 : 503, Buffer.buffer((s.ready().get()
             ? "{\"status\":\"UP\"" : "{\"status\":\"DOWN\",\"reason\":\"shutting down\"")
@@ -85,6 +92,9 @@ final class VivaRoutes {
     t.add(HttpMethod.GET, "/admin/policies", admin::authorize, admin::getPolicies);
     t.add(HttpMethod.PUT, "/admin/policies", admin::authorize, admin::requirePolicyType,
         Http.body(ADMIN_BODY_LIMIT), admin::putPolicies);
+    if (full != null) {
+      new PlatformApi(full).routes(t);
+    }
     t.finish();
   }
 
@@ -104,7 +114,7 @@ final class VivaRoutes {
   }
 
   /** The route templates and methods declared so far; used by the 405 routes and by tests. */
-  private static final class Table {
+  static final class Table {
     private final Router router;
     private final Services services;
     private final Map<String, List<HttpMethod>> methods = new LinkedHashMap<>();

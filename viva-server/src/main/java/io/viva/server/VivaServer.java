@@ -47,6 +47,7 @@ public final class VivaServer implements AutoCloseable {
   private final LimitStore store;
   private final Metrics metrics;
   private final PolicyRegistry registry;
+  private final FullMode full;
   private final AtomicBoolean ready = new AtomicBoolean();
   private final AtomicBoolean stopped = new AtomicBoolean();
   private final AtomicInteger port = new AtomicInteger(-1);
@@ -67,6 +68,13 @@ public final class VivaServer implements AutoCloseable {
     this.metrics = new Metrics(store);
     this.registry = new PolicyRegistry(store, metrics, config.policies(),
         config.policiesFromFile() ? "file" : "defaults");
+    try {
+      this.full = "full".equals(config.mode()) ? FullMode.start(config, store, metrics, options.clock()) : null;
+    } catch (RuntimeException e) {
+      metrics.close();
+      store.close();
+      throw e;
+    }
     this.vertx = Vertx.vertx(new VertxOptions()
         .setEventLoopPoolSize(config.eventLoops())
         .setWorkerPoolSize(2)
@@ -91,6 +99,9 @@ public final class VivaServer implements AutoCloseable {
       server.doStart(options);
     } catch (RuntimeException e) {
       server.vertx.close();
+      if (server.full != null) {
+        server.full.close();
+      }
       server.metrics.close();
       server.store.close();
       throw e;
@@ -100,7 +111,7 @@ public final class VivaServer implements AutoCloseable {
 
   private void doStart(Options options) {
     VivaRoutes.Services services = new VivaRoutes.Services(config, registry, metrics, ready, openApi(),
-        store instanceof RedisBackend r ? r : null);
+        store instanceof RedisBackend r ? r : null, full);
     // A negative port makes every instance share one random port (Vert.x), so port 0 works with N instances.
     int listenPort = config.port() == 0 ? -1 : config.port();
     apiDeployment = await(vertx.deployVerticle(() -> new HttpVerticle(config, listenPort, router -> {
@@ -116,6 +127,9 @@ public final class VivaServer implements AutoCloseable {
     }
     if (config.configFile() != null) {
       watcher = new ConfigWatcher(config, registry, metrics, options.pollInterval());
+      if (full != null) {
+        watcher.onTiers(tiers -> full.reloadTiers(tiers != null ? tiers : TierFile.defaults(), "config"));
+      }
       watcher.start();
     }
     ready.set(true);
@@ -125,6 +139,11 @@ public final class VivaServer implements AutoCloseable {
         config.eventLoops(), registry.snapshot().namespaces().size(), config.policiesFromFile() ? "from file" : "built-in defaults",
         config.configFile() != null ? config.configFile() + " (watched for changes)" : "none",
         config.adminEnabled() ? "enabled" : "disabled (set ADMIN_TOKEN to enable /admin/policies)");
+  }
+
+  /** Full mode's parts, or null in standalone mode (tests). */
+  FullMode full() {
+    return full;
   }
 
   /** The port the API listens on (the actual one when 0 was configured). */
@@ -176,6 +195,9 @@ public final class VivaServer implements AutoCloseable {
       Thread.currentThread().interrupt();
     } catch (ExecutionException | TimeoutException e) {
       LOG.warn("Vert.x did not close cleanly: {}", e.toString());
+    }
+    if (full != null) {
+      full.close();
     }
     metrics.close();
     store.close();
