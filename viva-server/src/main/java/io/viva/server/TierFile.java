@@ -73,7 +73,10 @@ final class TierFile {
       }
       JsonNode descNode = ConfigTree.get(t, "description");
       String description = descNode.isMissingNode() ? null : ConfigTree.string(descNode, tpath + ".description");
-      List<PolicyFile.LimitSpec> limits = PolicyFile.parseLimits(t, tpath, name);
+      // The tier's own fields aside, what is left has a policy's limit forms ("name" would read as a limit's name).
+      ObjectNode limitFields = ((ObjectNode) t).deepCopy();
+      limitFields.remove(List.of("name", "monthly_quota", "description"));
+      List<PolicyFile.LimitSpec> limits = PolicyFile.parseLimits(limitFields, tpath, name);
       Policy policy = PolicyFile.buildPolicy(Tier.policyName(name), limits, null, tpath);
       out.add(new TierSpec(name, description, limits, new Tier(name, policy, quota)));
     }
