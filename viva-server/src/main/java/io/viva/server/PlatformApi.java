@@ -778,6 +778,9 @@ final class PlatformApi {
 
   private static Duration duration(JsonNode b, String field) {
     JsonNode v = b.get(field);
+    if (v.isTextual() && v.textValue().matches("0+(ms|s|m|h|d)?")) {
+      return Duration.ZERO;
+    }
     try {
       Duration d = ConfigTree.duration(v, field, "s");
       if (d.isNegative()) {
