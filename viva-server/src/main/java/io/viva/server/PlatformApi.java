@@ -134,7 +134,14 @@ final class PlatformApi {
     } else {
       f = full.verifier.verify(secret.trim(), cost);
     }
-    CompletableFuture<Verification> answer = f;
+    CompletableFuture<Verification> answer = f.isDone() && !f.isCompletedExceptionally() ? f : f.handle((v, e) -> {
+      if (e != null) {
+        full.databaseFailed();
+        throw new ApiError(503, "database_unavailable", "the key is not cached and the key database is unreachable"
+            + " (retry later)", "Retry-After", "5", false);
+      }
+      return v;
+    });
     CheckApi.whenDone(ctx, answer, () -> respond(ctx, answer.join(), anonymous));
   }
 
