@@ -21,7 +21,6 @@ import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.Executors;
-import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
@@ -180,7 +179,8 @@ public final class KeyVerifier implements AutoCloseable {
     misses.incrementAndGet();
     try {
       f = cache.get(hash);
-    } catch (RejectedExecutionException e) {
+    } catch (RuntimeException e) {
+      // The loader pool's queue is full (a flood of unknown keys): shed the lookup instead of queueing without bound.
       return CompletableFuture.failedFuture(new StorageUnavailableException("key lookups: too many pending", e));
     }
     return f.thenCompose(e -> decide(e, cost));

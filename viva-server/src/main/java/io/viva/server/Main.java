@@ -51,7 +51,8 @@ public final class Main implements Callable<Integer> {
   @Command(name = "serve", mixinStandardHelpOptions = true, versionProvider = Main.VersionProvider.class,
       description = {"Runs the rate limiting service until SIGTERM or SIGINT.",
           "Settings come from the flags, then the environment (SERVER_PORT, LISTEN_ADDR, METRICS_PORT, LOG_LEVEL,"
-              + " GRACEFUL_SHUTDOWN_TIMEOUT, MODE, ADMIN_TOKEN, ACCESS_LOG, MAX_BATCH_SIZE, EVENT_LOOPS, MAX_KEYS),"
+              + " GRACEFUL_SHUTDOWN_TIMEOUT, MODE, ADMIN_TOKEN, ACCESS_LOG, MAX_BATCH_SIZE, EVENT_LOOPS, MAX_KEYS;"
+              + " full mode: DATABASE_URL, DATA_DIR, API_KEY_PEPPER, KEY_ROTATION_GRACE, KEY_CACHE_SIZE),"
               + " then the config file, then the defaults.%n"})
   static final class Serve implements Callable<Integer> {
 

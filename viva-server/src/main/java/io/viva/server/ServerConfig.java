@@ -25,7 +25,7 @@ import java.util.Set;
  *   listen_addr: 0.0.0.0           # LISTEN_ADDR; also ":8080" or "127.0.0.1:8080"
  *   metrics_port: 9090             # METRICS_PORT; /metrics moves there
  *   graceful_shutdown_timeout: 15  # GRACEFUL_SHUTDOWN_TIMEOUT, seconds (or "15s")
- *   mode: standalone               # MODE
+ *   mode: standalone               # MODE; standalone or full
  *   admin_token: ...               # ADMIN_TOKEN; enables /admin/*
  *   log_level: info                # LOG_LEVEL
  *   access_log: true               # ACCESS_LOG
@@ -41,6 +41,10 @@ import java.util.Set;
  *   timeout: 50ms                  # REDIS_TIMEOUT; per decision
  * policies:
  *   - {namespace: default, algorithm: token_bucket, limit: 100, window: 1m}
+ * platform:                        # full mode only (MODE=full); see PlatformConfig
+ *   database_url: postgres://...   # DATABASE_URL
+ * tiers:                           # full mode only; see TierFile
+ *   - {name: pro, monthly_quota: 1000000, limit: 100, window: 1s}
  * }</pre>
  *
  * <p>Immutable.
