@@ -245,6 +245,42 @@ abstract class PlatformStoreContract {
   }
 
   @Test
+  void aChangeCommittedLateBehindAHoleInTheChangeLogIsNotMissed() throws Exception {
+    try (KeyVerifier v = verifier()) {
+      Created x = create("cus_x", "free");
+      Created y = create("cus_y", "free");
+      v.pollChanges();
+      assertThat(v.verify(x.secret(), 0).join().code()).isEqualTo(Verification.Code.VALID);
+      assertThat(v.verify(y.secret(), 0).join().code()).isEqualTo(Verification.Code.VALID);
+      long last = store.lastChange();
+      // Two concurrent transactions: the one that drew seq last+2 commits before the one with last+1.
+      disableBehindTheStoresBack(x.key().id(), last + 2);
+      v.pollChanges();
+      assertThat(v.verify(x.secret(), 0).join().code()).isEqualTo(Verification.Code.DISABLED);
+      assertThat(v.verify(y.secret(), 0).join().code()).as("y's change is not committed yet")
+          .isEqualTo(Verification.Code.VALID);
+      disableBehindTheStoresBack(y.key().id(), last + 1);
+      v.pollChanges();
+      assertThat(v.verify(y.secret(), 0).join().code()).as("the late commit filled the hole and was seen")
+          .isEqualTo(Verification.Code.DISABLED);
+    }
+  }
+
+  private void disableBehindTheStoresBack(String id, long seq) throws java.sql.SQLException {
+    try (var c = db.dataSource().getConnection()) {
+      try (var ps = c.prepareStatement("UPDATE api_keys SET enabled = FALSE WHERE id = ?")) {
+        ps.setString(1, id);
+        ps.executeUpdate();
+      }
+      try (var ps = c.prepareStatement("INSERT INTO change_log (seq, kind, target_id, at) VALUES (?, 'key', ?, 0)")) {
+        ps.setLong(1, seq);
+        ps.setString(2, id);
+        ps.executeUpdate();
+      }
+    }
+  }
+
+  @Test
   void perKeyLimitsOverrideTheTier() {
     try (KeyVerifier v = verifier()) {
       Created c = create("cus_1", "free");

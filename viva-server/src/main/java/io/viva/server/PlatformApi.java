@@ -72,7 +72,10 @@ final class PlatformApi {
       "enabled", "expires_at", "monthly_quota");
 
   private final FullMode full;
-  private final ConcurrentHashMap<Policy, String> policyHeaders = new ConcurrentHashMap<>();
+  /** RateLimit-Policy values by policy name; checked by identity, so a reloaded policy gets a fresh value. */
+  private final ConcurrentHashMap<String, PolicyHeader> policyHeaders = new ConcurrentHashMap<>();
+
+  private record PolicyHeader(Policy policy, String value) {}
 
   PlatformApi(FullMode full) {
     this.full = full;
@@ -166,13 +169,25 @@ final class PlatformApi {
     if (d != null) {
       sb.append(",\"rate_limit\":");
       CheckApi.writeResult(sb, d, false);
-      CheckApi.headers(ctx, policyHeaders.computeIfAbsent(v.policy(), PolicyRegistry::policyHeader), d, d.allowed());
+      CheckApi.headers(ctx, policyHeader(v.policy()), d, d.allowed());
     }
     sb.append('}');
     if (v.code() == Verification.Code.USAGE_EXCEEDED) {
       ctx.response().headers().set("Retry-After", Long.toString(secondsToNextMonth()));
     }
     Http.json(ctx, status(v.code()), Buffer.buffer(sb.toString()));
+  }
+
+  private String policyHeader(Policy policy) {
+    PolicyHeader h = policyHeaders.get(policy.name());
+    if (h == null || h.policy() != policy) {
+      if (policyHeaders.size() > 100_000) {
+        policyHeaders.clear(); // per-key policies of keys long gone; rebuilt on demand
+      }
+      h = new PolicyHeader(policy, PolicyRegistry.policyHeader(policy));
+      policyHeaders.put(policy.name(), h);
+    }
+    return h.value();
   }
 
   private static long secondsToNextMonth() {
