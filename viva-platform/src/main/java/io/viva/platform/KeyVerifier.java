@@ -63,6 +63,8 @@ public final class KeyVerifier implements AutoCloseable {
 
   private static final Logger LOG = LoggerFactory.getLogger(KeyVerifier.class);
   private static final Entry MISSING = new Entry(null, false, null);
+  /** A lookup the database could not answer: never served, dropped by whoever sees it first. */
+  private static final Entry FAILED = new Entry(null, false, null);
 
   private final PlatformStore store;
   private final SecretHasher hasher;
@@ -172,7 +174,7 @@ public final class KeyVerifier implements AutoCloseable {
     }
     String hash = hasher.hash(secret);
     CompletableFuture<Entry> f = cache.getIfPresent(hash);
-    if (f != null && f.isDone() && !f.isCompletedExceptionally()) {
+    if (f != null && f.isDone() && !f.isCompletedExceptionally() && f.join() != FAILED) {
       hits.incrementAndGet();
       return decide(f.join(), cost);
     }
@@ -183,7 +185,14 @@ public final class KeyVerifier implements AutoCloseable {
       // The loader pool's queue is full (a flood of unknown keys): shed the lookup instead of queueing without bound.
       return CompletableFuture.failedFuture(new StorageUnavailableException("key lookups: too many pending", e));
     }
-    return f.thenCompose(e -> decide(e, cost));
+    CompletableFuture<Entry> loading = f;
+    return f.thenCompose(e -> {
+      if (e == FAILED) {
+        cache.asMap().remove(hash, loading);
+        return CompletableFuture.failedFuture(new StorageUnavailableException("key database unreachable", null));
+      }
+      return decide(e, cost);
+    });
   }
 
   /** Rate limits a request without a key under the anonymous tier, by {@code identifier} (e.g. the client address). */
@@ -252,7 +261,13 @@ public final class KeyVerifier implements AutoCloseable {
   }
 
   private Entry load(String hash) {
-    PlatformStore.Found found = store.findByHash(hash).orElse(null);
+    PlatformStore.Found found;
+    try {
+      found = store.findByHash(hash).orElse(null);
+    } catch (StorageUnavailableException e) {
+      // Returned, not thrown: a failed load is the caller's 503, not a stack trace in Caffeine's log.
+      return FAILED;
+    }
     if (found == null) {
       return MISSING;
     }
@@ -419,6 +434,13 @@ public final class KeyVerifier implements AutoCloseable {
     }
     scheduler.shutdownNow();
     loader.shutdownNow();
+    try {
+      // Let a poll or load in flight finish before the caller closes the pool under it.
+      scheduler.awaitTermination(2, TimeUnit.SECONDS);
+      loader.awaitTermination(2, TimeUnit.SECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
     flushSafely();
   }
 
