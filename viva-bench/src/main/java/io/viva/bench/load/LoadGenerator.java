@@ -210,14 +210,19 @@ public final class LoadGenerator {
 
   private Future<Integer> send(HttpClient client, String path) {
     RequestOptions options = new RequestOptions().setMethod(method).setURI(path);
-    if (apiKeys != null) {
-      options.addHeader("X-API-Key", apiKeys[(int) (keyCursor.getAndIncrement() % apiKeys.length)]);
-    }
+    String apiKey = apiKeys == null ? null : apiKeys[(int) (keyCursor.getAndIncrement() % apiKeys.length)];
     if (body == null) {
+      if (apiKey != null) {
+        options.addHeader("X-API-Key", apiKey);
+      }
       return client.request(options).compose(req -> req.send()).compose(resp -> resp.body().map(b -> resp.statusCode()));
     }
     String text = body.contains("%d") ? body.replace("%d", Long.toString(keyCursor.getAndIncrement() % keys)) : body;
-    options.setHeaders(MultiMap.caseInsensitiveMultiMap().add("content-type", "application/json"));
+    MultiMap headers = MultiMap.caseInsensitiveMultiMap().add("content-type", "application/json");
+    if (apiKey != null) {
+      headers.add("X-API-Key", apiKey);
+    }
+    options.setHeaders(headers);
     return client.request(options)
         .compose(req -> req.send(Buffer.buffer(text)))
         .compose(resp -> resp.body().map(b -> resp.statusCode()));
