@@ -95,10 +95,13 @@ public final class KeyFormat {
   }
 
   private static long crc(CharSequence s) {
-    CRC32 crc = new CRC32();
-    for (int i = 0; i < s.length(); i++) {
-      crc.update(s.charAt(i)); // every character is ASCII
+    // Every character is ASCII (checked before): one byte each, one bulk update (intrinsic).
+    byte[] bytes = new byte[s.length()];
+    for (int i = 0; i < bytes.length; i++) {
+      bytes[i] = (byte) s.charAt(i);
     }
+    CRC32 crc = new CRC32();
+    crc.update(bytes, 0, bytes.length);
     return crc.getValue();
   }
 
