@@ -7,8 +7,11 @@ import java.sql.Statement;
 import java.util.concurrent.ThreadLocalRandom;
 
 /**
- * A throwaway PostgreSQL database on the server of {@code VIVA_TEST_PG} (a JDBC URL to its {@code
- * postgres} database; default the local server, user postgres, trust auth), dropped after the test.
+ * A throwaway PostgreSQL database, dropped after the test, on the server of (first set wins) {@code
+ * VIVA_TEST_PG} (a JDBC URL to a database the test user may CREATE DATABASE from, e.g. {@code
+ * jdbc:postgresql://db:5432/postgres?user=postgres}), the server of {@code DATABASE_URL} (its
+ * {@code postgres} database, same credentials), or the local server (localhost:5432, user
+ * postgres, trust auth).
  */
 public record TestDatabase(String server, String name) {
 
@@ -17,7 +20,33 @@ public record TestDatabase(String server, String name) {
 
   /** Creates a new empty database with a random name. */
   public static TestDatabase create() {
-    return create(System.getenv().getOrDefault("VIVA_TEST_PG", DEFAULT_SERVER));
+    String explicit = System.getenv("VIVA_TEST_PG");
+    if (explicit != null && !explicit.isBlank()) {
+      return create(explicit);
+    }
+    String url = System.getenv("DATABASE_URL");
+    return create(url == null || url.isBlank() ? DEFAULT_SERVER : serverOf(url));
+  }
+
+  /** The {@code postgres} database on the server of a {@code postgres://user:pass@host:port/db} URL. */
+  static String serverOf(String databaseUrl) {
+    java.net.URI u = java.net.URI.create(databaseUrl.startsWith("jdbc:") ? databaseUrl.substring(5) : databaseUrl);
+    StringBuilder sb = new StringBuilder("jdbc:postgresql://").append(u.getHost())
+        .append(u.getPort() > 0 ? ":" + u.getPort() : "").append("/postgres");
+    String query = u.getRawQuery();
+    if (u.getRawUserInfo() != null) {
+      String[] parts = u.getRawUserInfo().split(":", 2);
+      sb.append("?user=").append(parts[0]);
+      if (parts.length > 1) {
+        sb.append("&password=").append(parts[1]);
+      }
+      if (query != null) {
+        sb.append('&').append(query);
+      }
+    } else if (query != null) {
+      sb.append('?').append(query);
+    }
+    return sb.toString();
   }
 
   /** Creates a new empty database on the server of {@code adminUrl}. */
