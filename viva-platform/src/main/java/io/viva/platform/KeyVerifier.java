@@ -76,6 +76,7 @@ public final class KeyVerifier implements AutoCloseable {
   private final ScheduledExecutorService scheduler;
   private final AsyncLoadingCache<String, Entry> cache;
   private final AtomicReference<Map<String, TierBinding>> tiers = new AtomicReference<>(Map.of());
+  private volatile Runnable tokenListener = () -> {};
   private final ConcurrentLinkedQueue<Entry> dirty = new ConcurrentLinkedQueue<>();
   private final AtomicLong hits = new AtomicLong();
   private final AtomicLong misses = new AtomicLong();
@@ -286,6 +287,14 @@ public final class KeyVerifier implements AutoCloseable {
     return new Entry(key, found.previousSecret(), overrides);
   }
 
+  /**
+   * Runs {@code listener} whenever the change log shows an admin token created or revoked (on any
+   * instance), so that token caches follow within the same bound as keys.
+   */
+  public void onTokenChange(Runnable listener) {
+    this.tokenListener = Objects.requireNonNull(listener, "listener");
+  }
+
   /** Drops cached entries of key {@code id} (and every "unknown" entry) now, on this instance. */
   public void invalidate(String id) {
     invalidations.incrementAndGet();
@@ -329,10 +338,18 @@ public final class KeyVerifier implements AutoCloseable {
     while (true) {
       List<PlatformStore.Change> changes = store.changesSince(safeSeq, 1000);
       Set<String> keyIds = new HashSet<>();
+      boolean tokens = false;
       for (PlatformStore.Change c : changes) {
-        if (seenAbove.add(c.seq()) && c.kind().equals("key")) {
-          keyIds.add(c.targetId());
+        if (seenAbove.add(c.seq())) {
+          if (c.kind().equals("key")) {
+            keyIds.add(c.targetId());
+          } else if (c.kind().equals("token")) {
+            tokens = true;
+          }
         }
+      }
+      if (tokens) {
+        tokenListener.run();
       }
       if (!keyIds.isEmpty()) {
         invalidations.addAndGet(keyIds.size());

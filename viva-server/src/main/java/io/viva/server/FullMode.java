@@ -92,7 +92,10 @@ final class FullMode implements AutoCloseable {
     List<TierFile.TierSpec> tiers = server.tiers() != null ? server.tiers() : TierFile.defaults();
     applyTiers(tiers);
     this.bootstrapDigest = server.adminToken() == null ? null : sha256(server.adminToken());
-    this.tokens = Caffeine.newBuilder().maximumSize(10_000).expireAfterWrite(Duration.ofSeconds(5)).build();
+    // Token revocations reach every instance through the change log (within change_poll_interval);
+    // the expiry only bounds how long a lookup survives if that feed is down.
+    this.tokens = Caffeine.newBuilder().maximumSize(10_000).expireAfterWrite(Duration.ofSeconds(30)).build();
+    verifier.onTokenChange(tokens::invalidateAll);
     AtomicInteger n = new AtomicInteger();
     this.blocking = Executors.newFixedThreadPool(4, r -> {
       Thread t = new Thread(r, "viva-admin-" + n.incrementAndGet());

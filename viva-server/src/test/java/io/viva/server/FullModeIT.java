@@ -332,6 +332,14 @@ class FullModeIT {
       await().atMost(Duration.ofSeconds(5)).pollInterval(Duration.ofMillis(20)).untilAsserted(() ->
           assertThat(check(b, secret).status()).isEqualTo(403));
       assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(5));
+
+      // Admin tokens follow the same change log.
+      String ops = token(a, BOOT, "ops", "operator");
+      assertThat(b.get("/api/v1/keys", bearer(ops)).status()).isEqualTo(200);
+      String tokenId = a.get("/api/v1/admin-tokens", bearer(BOOT)).json().get("tokens").get(0).get("id").asText();
+      assertThat(a.request("DELETE", "/api/v1/admin-tokens/" + tokenId, null, bearer(BOOT)).status()).isEqualTo(200);
+      await().atMost(Duration.ofSeconds(5)).pollInterval(Duration.ofMillis(20)).untilAsserted(() ->
+          assertThat(b.get("/api/v1/keys", bearer(ops)).status()).isEqualTo(401));
     }
   }
 
