@@ -81,6 +81,9 @@ final class FullMode implements AutoCloseable {
       this.store = new PlatformStore(db.dataSource(), clock);
       this.verifier = KeyVerifier.builder(store, hasher, limitStore).clock(clock)
           .overrideParser(TierFile::keyLimits)
+          // Usage counting arrives with the usage pipeline (issue 7); until then only a quota of 0
+          // (no requests this month) can be known to be used up.
+          .quota((key, quota) -> quota > 0)
           .cacheSize(config.keyCacheSize())
           .pollInterval(config.changePoll())
           .lastUsedFlush(config.lastUsedFlush())

@@ -183,6 +183,14 @@ class FullModeIT {
       assertThat(t.post("/api/v1/keys/" + id + "/rotate", null, bearer(BOOT)).status()).isEqualTo(409);
       assertThat(t.get("/api/v1/keys/key_doesnotexist", bearer(BOOT)).status()).isEqualTo(404);
 
+      // A used-up monthly quota (0 until usage counting lands) comes before the rate limit.
+      String noQuota = createKey(t, BOOT, "{\"name\":\"q\",\"tier\":\"free\",\"monthly_quota\":0}").get("key")
+          .asText();
+      TestServer.Response usage = check(t, noQuota);
+      assertThat(usage.status()).isEqualTo(429);
+      assertThat(usage.json().get("code").asText()).isEqualTo("USAGE_EXCEEDED");
+      assertThat(usage.header("Retry-After")).isPresent();
+
       // Metrics by outcome.
       assertThat(t.metric("viva_key_verifications_total", "outcome=\"valid\"")).isGreaterThanOrEqualTo(8);
       assertThat(t.metric("viva_key_verifications_total", "outcome=\"expired\"")).isEqualTo(1);
