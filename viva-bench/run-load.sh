@@ -10,7 +10,10 @@
 #
 # Usage:  viva-bench/run-load.sh            (JVM flags: the ./viva launcher's defaults)
 #         SERVER_JAVA_OPTS="-XX:+UseParallelGC" viva-bench/run-load.sh   (other flags)
-# Env: DURATION (default 10s), WARMUP (5s), CONNECTIONS (64), DEPTH (1: no pipelining), PORT (18080).
+#         FULL=1 viva-bench/run-load.sh     (the server in full mode, embedded H2: adds the rows of
+#                                             POST /api/v1/rate-limit/check with real API keys)
+# Env: DURATION (default 10s), WARMUP (5s), CONNECTIONS (64), DEPTH (1: no pipelining), PORT (18080),
+#      FULL (0), API_KEYS (full mode: how many keys to create and rotate through, default 100).
 # Client and server share the machine's cores, as they would on one 2-core box; the trivial
 # endpoint is measured in the same session so the ratio is meaningful.
 set -euo pipefail
@@ -42,11 +45,26 @@ policies:
     window: 1s
 YAML
 
+FULL=${FULL:-0}
+API_KEYS=${API_KEYS:-100}
+data_dir=$(mktemp -d)
+admin_token="bench-$(date +%s%N)"
+if [[ $FULL == 1 ]]; then
+  # One tier whose limit never binds: the run measures verification + rate limiting, not 429s.
+  cat >> "$config" <<'YAML'
+tiers:
+  - name: bench
+    monthly_quota: unlimited
+    limits: [{algorithm: token_bucket, limit: 1000000000, window: 1s}]
+YAML
+fi
+mode=standalone
+[[ $FULL == 1 ]] && mode=full
 # shellcheck disable=SC2086
-SERVER_PORT=$PORT ACCESS_LOG=false LOG_LEVEL=warn "$java" $SERVER_JAVA_OPTS -jar "$jar" serve --config "$config" \
-    > /tmp/viva-load-server.log 2>&1 &
+MODE=$mode DATA_DIR=$data_dir ADMIN_TOKEN=$admin_token SERVER_PORT=$PORT ACCESS_LOG=false LOG_LEVEL=warn \
+    "$java" $SERVER_JAVA_OPTS -jar "$jar" serve --config "$config" > /tmp/viva-load-server.log 2>&1 &
 server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -f "$config"' EXIT
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$config" "$data_dir"' EXIT
 for _ in $(seq 100); do
   curl -sf "http://127.0.0.1:$PORT/health/ready" >/dev/null && break
   sleep 0.1
@@ -80,5 +98,21 @@ max=$(echo "$check_row" | awk -F'|' '{gsub(/[ ,]/, "", $4); print int($4)}')
 half=$(( max / 2 ))
 load --url "http://127.0.0.1:$PORT/v1/check" --body '{"identifier":"user-%d","namespace":"bench"}' \
     --keys 10000 --rate "$half" --label "POST /v1/check at half max"
+if [[ $FULL == 1 ]]; then
+  keys_file="$data_dir/keys.txt"
+  for i in $(seq "$API_KEYS"); do
+    # The answer has no trailing newline: add one per key.
+    { curl -sf -X POST "http://127.0.0.1:$PORT/api/v1/keys" -H "Authorization: Bearer $admin_token" \
+        -d "{\"name\":\"bench $i\",\"tier\":\"bench\",\"owner_id\":\"bench\"}" \
+      | sed -n 's/.*"key":"\(viva_live_[0-9A-Za-z]*\)".*/\1/p'; echo; } >> "$keys_file"
+  done
+  [[ $(wc -l < "$keys_file") -eq $API_KEYS ]] || { echo "could not create $API_KEYS keys" >&2; exit 1; }
+  verify_row=$(load --url "http://127.0.0.1:$PORT/api/v1/rate-limit/check" --method POST --api-keys "$keys_file" \
+      --label "POST /api/v1/rate-limit/check ($API_KEYS keys)")
+  echo "$verify_row"
+  vmax=$(echo "$verify_row" | awk -F'|' '{gsub(/[ ,]/, "", $4); print int($4)}')
+  load --url "http://127.0.0.1:$PORT/api/v1/rate-limit/check" --method POST --api-keys "$keys_file" \
+      --rate "$(( vmax / 2 ))" --label "POST /api/v1/rate-limit/check at half max"
+fi
 echo
 echo "RSS after the runs: $(( $(ps -o rss= -p "$server" | tr -d ' ') / 1024 )) MB"

@@ -376,7 +376,7 @@ final class CheckApi {
    * event loop), else on this request's event loop when it completes; a failure goes to the
    * router's failure handler either way.
    */
-  private static void whenDone(RoutingContext ctx, CompletableFuture<?> pending, Runnable respond) {
+  static void whenDone(RoutingContext ctx, CompletableFuture<?> pending, Runnable respond) {
     if (pending == null || pending.isDone()) {
       if (pending != null && pending.isCompletedExceptionally()) {
         throw unwrap(pending);
@@ -410,7 +410,7 @@ final class CheckApi {
   }
 
   /** {@code {"allowed":..,"limit":..,"remaining":..,"reset_at":..,"retry_after":..}}. */
-  private static void writeResult(StringBuilder sb, Decision d, boolean shadowDenied) {
+  static void writeResult(StringBuilder sb, Decision d, boolean shadowDenied) {
     sb.append("{\"allowed\":").append(d.allowed() || shadowDenied)
         .append(",\"limit\":").append(d.limit())
         .append(",\"remaining\":").append(d.remaining())
@@ -429,11 +429,16 @@ final class CheckApi {
     RateLimitHeaders.write(ctx.response().headers(), target.policyHeader(), d, allowed);
   }
 
+  /** The rate limit headers of a decision under a policy whose {@code RateLimit-Policy} value is {@code policyHeader}. */
+  static void headers(RoutingContext ctx, String policyHeader, Decision d, boolean allowed) {
+    RateLimitHeaders.write(ctx.response().headers(), policyHeader, d, allowed);
+  }
+
   static long ceilSeconds(long micros) {
     return micros <= 0 ? 0 : (micros + 999_999) / 1_000_000;
   }
 
-  private static ApiError jsonError(JsonProcessingException e) {
+  static ApiError jsonError(JsonProcessingException e) {
     if (e instanceof StreamConstraintsException) {
       return ApiError.invalidJson("body: " + e.getOriginalMessage());
     }

@@ -76,16 +76,18 @@ final class ConfigWatcher implements AutoCloseable {
 
   /** Watches the configuration file and reloads its policies into {@code registry}. */
   ConfigWatcher(ServerConfig config, PolicyRegistry registry, Metrics metrics, Duration pollInterval) {
-    this(config, registry, metrics, pollInterval, null);
+    this(config, registry, metrics, pollInterval, null, null);
   }
 
   /**
    * Watches the configuration file and reloads its policies into {@code registry}; in gateway mode
    * also its {@code gateway} section, validated against the new policies before either is applied
-   * and handed to {@code gatewayReload} right after them.
+   * and handed to {@code gatewayReload} right after them; in full mode also its tiers (null when it
+   * has none), handed to {@code tiersReload}. Either may be null.
    */
   ConfigWatcher(ServerConfig config, PolicyRegistry registry, Metrics metrics, Duration pollInterval,
-      java.util.function.Consumer<io.viva.server.gateway.GatewayConfig> gatewayReload) {
+      java.util.function.Consumer<io.viva.server.gateway.GatewayConfig> gatewayReload,
+      java.util.function.Consumer<List<TierFile.TierSpec>> tiersReload) {
     this("config", List.of(config.configFile().toAbsolutePath()), config.configDigest(), metrics, "file",
         pollInterval, new Target() {
           @Override
@@ -106,6 +108,9 @@ final class ConfigWatcher implements AutoCloseable {
                 contents.policies() != null ? "file" : "defaults");
             if (gateway != null) {
               gatewayReload.accept(gateway);
+            }
+            if (tiersReload != null) {
+              tiersReload.accept(contents.tiers());
             }
             List<String> restart = config.restartOnlyDifferences(contents.server());
             if (!restart.isEmpty()) {

@@ -13,13 +13,14 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /**
- * The command line: {@code viva serve [--config FILE] [--port N]}, {@code viva version}, {@code
+ * The command line: {@code viva serve [--config FILE] [--port N]}, {@code viva keys
+ * create|list|revoke|rotate} (full mode's admin API, see {@link KeysCommand}), {@code viva version}, {@code
  * viva --help}. {@code serve} runs until SIGTERM or SIGINT, then shuts down gracefully and exits 0.
  * Exit codes: 0 done, 1 could not start (e.g. port in use), 2 bad usage or configuration.
  */
 @Command(name = "viva", mixinStandardHelpOptions = true, versionProvider = Main.VersionProvider.class,
     description = "Viva: the rate limiting service.%n",
-    subcommands = {Main.Serve.class, Main.VersionCommand.class, CommandLine.HelpCommand.class},
+    subcommands = {Main.Serve.class, KeysCommand.class, Main.VersionCommand.class, CommandLine.HelpCommand.class},
     footer = {"%nRun 'viva serve --help' for the server's options; docs/configuration.md lists every setting."})
 public final class Main implements Callable<Integer> {
 
@@ -50,7 +51,8 @@ public final class Main implements Callable<Integer> {
   @Command(name = "serve", mixinStandardHelpOptions = true, versionProvider = Main.VersionProvider.class,
       description = {"Runs the rate limiting service until SIGTERM or SIGINT.",
           "Settings come from the flags, then the environment (SERVER_PORT, LISTEN_ADDR, METRICS_PORT, LOG_LEVEL,"
-              + " GRACEFUL_SHUTDOWN_TIMEOUT, MODE, DOWNSTREAM_URL, ADMIN_TOKEN, ACCESS_LOG, MAX_BATCH_SIZE, EVENT_LOOPS, MAX_KEYS),"
+              + " GRACEFUL_SHUTDOWN_TIMEOUT, MODE, DOWNSTREAM_URL, ADMIN_TOKEN, ACCESS_LOG, MAX_BATCH_SIZE, EVENT_LOOPS, MAX_KEYS;"
+              + " full mode: DATABASE_URL, DATA_DIR, API_KEY_PEPPER, KEY_ROTATION_GRACE, KEY_CACHE_SIZE),"
               + " then the config file, then the defaults.%n"})
   static final class Serve implements Callable<Integer> {
 

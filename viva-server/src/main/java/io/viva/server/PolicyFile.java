@@ -149,7 +149,7 @@ final class PolicyFile {
     return new PolicySpec(namespace, limits, shadow, ttl, List.copyOf(overrides), policy);
   }
 
-  private static Policy buildPolicy(String name, List<LimitSpec> limits, Duration ttl, String path)
+  static Policy buildPolicy(String name, List<LimitSpec> limits, Duration ttl, String path)
       throws ConfigException {
     try {
       Policy.Builder b = Policy.builder(name);
@@ -177,7 +177,7 @@ final class PolicyFile {
   }
 
   /** The limits of a policy or override: either a {@code limits} list or one inline limit. */
-  private static List<LimitSpec> parseLimits(JsonNode node, String path, String namespace) throws ConfigException {
+  static List<LimitSpec> parseLimits(JsonNode node, String path, String namespace) throws ConfigException {
     JsonNode list = ConfigTree.get(node, "limits");
     boolean inline = node.has("algorithm") || node.has("limit") || node.has("window") || node.has("burst")
         || node.has("name");
@@ -279,7 +279,7 @@ final class PolicyFile {
     return root;
   }
 
-  private static void renderLimits(ArrayNode out, List<LimitSpec> limits) {
+  static void renderLimits(ArrayNode out, List<LimitSpec> limits) {
     for (LimitSpec l : limits) {
       ObjectNode n = out.addObject();
       if (l.name() != null) {

@@ -25,7 +25,7 @@ import java.util.Set;
  *   listen_addr: 0.0.0.0           # LISTEN_ADDR; also ":8080" or "127.0.0.1:8080"
  *   metrics_port: 9090             # METRICS_PORT; /metrics moves there
  *   graceful_shutdown_timeout: 15  # GRACEFUL_SHUTDOWN_TIMEOUT, seconds (or "15s")
- *   mode: standalone               # MODE
+ *   mode: standalone               # MODE; standalone or full
  *   admin_token: ...               # ADMIN_TOKEN; enables /admin/*
  *   log_level: info                # LOG_LEVEL
  *   access_log: true               # ACCESS_LOG
@@ -43,6 +43,10 @@ import java.util.Set;
  *   - {namespace: default, algorithm: token_bucket, limit: 100, window: 1m}
  * envoy:                           # see EnvoySettings
  *   config: [ratelimit/]           # ENVOY_CONFIG; envoyproxy/ratelimit rule files
+ * platform:                        # full mode only (MODE=full); see PlatformConfig
+ *   database_url: postgres://...   # DATABASE_URL
+ * tiers:                           # full mode only; see TierFile
+ *   - {name: pro, monthly_quota: 1000000, limit: 100, window: 1s}
  * }</pre>
  *
  * <p>Immutable.
@@ -51,7 +55,8 @@ public final class ServerConfig {
 
   static final List<String> LOG_LEVELS = List.of("trace", "debug", "info", "warn", "error", "off");
 
-  private static final Set<String> ROOT_KEYS = Set.of("server", "redis", "policies", "envoy", "gateway");
+  private static final Set<String> ROOT_KEYS = Set.of("server", "redis", "policies", "envoy", "gateway", "platform",
+      "tiers");
   private static final Set<String> SERVER_KEYS = Set.of("port", "listen_addr", "metrics_port",
       "graceful_shutdown_timeout", "mode", "admin_token", "log_level", "access_log", "max_batch_size",
       "event_loops", "max_keys", "store");
@@ -80,6 +85,8 @@ public final class ServerConfig {
   private JsonNode gatewayNode = com.fasterxml.jackson.databind.node.MissingNode.getInstance();
   private io.viva.server.gateway.GatewayConfig gateway;
   private String downstreamUrl;
+  private PlatformConfig platform = PlatformConfig.DEFAULTS;
+  private List<TierFile.TierSpec> tiers;
 
   private ServerConfig(Layer l, Path configFile, List<PolicyFile.PolicySpec> policies, boolean policiesFromFile) {
     this.host = l.host;
@@ -125,8 +132,9 @@ public final class ServerConfig {
     String digest = null;
     EnvoySettings envoy = null;
     JsonNode gatewayNode = com.fasterxml.jackson.databind.node.MissingNode.getInstance();
+    FileContents contents = null;
     if (file != null) {
-      FileContents contents = readFile(file);
+      contents = readFile(file);
       gatewayNode = contents.gateway();
       merged.apply(contents.server);
       policies = contents.policies;
@@ -143,15 +151,18 @@ public final class ServerConfig {
     config.downstreamUrl = merged.downstreamUrl;
     config.gatewayNode = gatewayNode;
     config.resolveGateway();
+    config.platform = PlatformConfig.load(contents != null ? contents.platform() : null, env, merged.mode);
+    config.tiers = contents != null ? contents.tiers() : null;
     return config;
   }
 
   /**
    * The parts of a configuration file; {@code policies} is null when the file has none, {@code
-   * gateway} is a missing node when it has no {@code gateway} section.
+   * gateway} is a missing node when it has no {@code gateway} section, {@code platform} and {@code
+   * tiers} are null when it has no such section.
    */
   record FileContents(Layer server, List<PolicyFile.PolicySpec> policies, String digest, EnvoySettings envoy,
-      JsonNode gateway) {}
+      JsonNode gateway, JsonNode platform, List<TierFile.TierSpec> tiers) {}
 
   /** In gateway mode, resolves the gateway settings against the policies; else nothing. */
   private void resolveGateway() throws ConfigException {
@@ -221,7 +232,12 @@ public final class ServerConfig {
         }
         GatewayFile.parse(gatewayNode, null, namespaces);
       }
-      return new FileContents(server, policies, digest(bytes), envoy, gatewayNode);
+      JsonNode platform = ConfigTree.get(root, "platform");
+      PlatformConfig.load(platform, Map.of(), "full"); // validates the section
+      JsonNode tiersNode = ConfigTree.get(root, "tiers");
+      List<TierFile.TierSpec> tiers = tiersNode.isMissingNode() ? null : TierFile.parse(tiersNode, "tiers");
+      return new FileContents(server, policies, digest(bytes), envoy, gatewayNode,
+          platform.isMissingNode() ? null : platform, tiers);
     } catch (ConfigException e) {
       throw e.prefixed(name);
     }
@@ -259,7 +275,25 @@ public final class ServerConfig {
     return gracefulShutdownTimeout;
   }
 
-  /** The mode; always {@code standalone} for now. */
+  /** The full mode's settings (database, pepper, cache); used only when {@link #mode()} is {@code full}. */
+  PlatformConfig platform() {
+    return platform;
+  }
+
+  /** The tiers from the file, or null for the built-in ones. */
+  List<TierFile.TierSpec> tiers() {
+    return tiers;
+  }
+
+  /** A copy with other full mode settings and tiers (for tests). */
+  ServerConfig withPlatformForTest(PlatformConfig platform, List<TierFile.TierSpec> tiers) {
+    ServerConfig copy = with(l -> l.mode = "full");
+    copy.platform = platform;
+    copy.tiers = tiers;
+    return copy;
+  }
+
+  /** The mode: {@code standalone} or {@code full}. */
   public String mode() {
     return mode;
   }
@@ -339,6 +373,8 @@ public final class ServerConfig {
     copy.configDigest = configDigest;
     copy.envoy = envoy;
     copy.copyGateway(this);
+    copy.platform = platform;
+    copy.tiers = tiers;
     return copy;
   }
 
@@ -350,6 +386,8 @@ public final class ServerConfig {
     copy.configDigest = configDigest;
     copy.envoy = envoy;
     copy.copyGateway(this);
+    copy.platform = platform;
+    copy.tiers = tiers;
     return copy;
   }
 
@@ -695,15 +733,11 @@ public final class ServerConfig {
             + port + ", or unset to serve /metrics on the API port)");
       }
       String m = mode.toLowerCase(Locale.ROOT);
-      if (m.equals("full")) {
-        throw new ConfigException(modeSource + ": \"" + mode + "\" is not available yet (expected: standalone or"
-            + " gateway; the full mode is planned)");
-      }
       if (m.equals("gateway") && metricsPort == -1) {
         // The gateway forwards every path of its port: Viva's own endpoints move to the management port.
         metricsPort = port == 9090 ? 9091 : 9090;
       }
-      if (!m.equals("standalone") && !m.equals("gateway")) {
+      if (!m.equals("standalone") && !m.equals("gateway") && !m.equals("full")) {
         throw new ConfigException(modeSource + ": \"" + mode + "\" (expected: one of standalone, full, gateway)");
       }
       mode = m;

@@ -48,7 +48,7 @@ final class VivaRoutes {
 
   /** What the routes need from the running server. */
   record Services(ServerConfig config, PolicyRegistry registry, Metrics metrics, AtomicBoolean ready, Buffer openApi,
-      RedisBackend redis, InsightApi.Sources insights, EnvoyRls envoy) {}
+      RedisBackend redis, InsightApi.Sources insights, EnvoyRls envoy, FullMode full) {}
 
   /** Declares every route of the API port on {@code router}. */
   static void routes(Router router, Services s) {
@@ -70,7 +70,14 @@ final class VivaRoutes {
     Handler<RoutingContext> live = ctx -> Http.json(ctx, 200, UP);
     RedisBackend redis = s.redis();
     // Degraded Redis is still ready: the failure mode answers every decision (docs/operations.md).
-    Handler<RoutingContext> ready = redis == null
+    FullMode full = s.full();
+    // Full mode stays ready while its database is down: keys verify from the cache (docs/full-mode.md).
+    Handler<RoutingContext> ready = full != null
+        ? ctx -> Http.json(ctx, s.ready().get() ? 200 : 503, Buffer.buffer((s.ready().get()
+            ? "{\"status\":\"UP\"" : "{\"status\":\"DOWN\",\"reason\":\"shutting down\"")
+            + ",\"mode\":\"full\",\"database\":\"" + (full.databaseUp() ? "up" : "down") + "\",\"degraded\":"
+            + (!full.databaseUp() || (redis != null && redis.isDegraded())) + "}"))
+        : redis == null
         ? ctx -> Http.json(ctx, s.ready().get() ? 200 : 503, s.ready().get() ? UP : DOWN)
         : ctx -> Http.json(ctx, s.ready().get() ? 200 : 503, Buffer.buffer((s.ready().get()
             ? "{\"status\":\"UP\"" : "{\"status\":\"DOWN\",\"reason\":\"shutting down\"")
@@ -89,6 +96,9 @@ final class VivaRoutes {
     t.add(HttpMethod.PUT, "/admin/policies", admin::authorize, admin::requirePolicyType,
         Http.body(ADMIN_BODY_LIMIT), admin::putPolicies);
     adminViews(t, s, admin);
+    if (full != null) {
+      new PlatformApi(full).routes(t);
+    }
     t.finish();
   }
 
@@ -121,7 +131,7 @@ final class VivaRoutes {
   }
 
   /** The route templates and methods declared so far; used by the 405 routes and by tests. */
-  private static final class Table {
+  static final class Table {
     private final Router router;
     private final Services services;
     private final Map<String, List<HttpMethod>> methods = new LinkedHashMap<>();

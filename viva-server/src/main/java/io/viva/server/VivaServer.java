@@ -59,6 +59,7 @@ public final class VivaServer implements AutoCloseable {
   /** With Redis: the admin views merged over every instance. */
   private SharedTraffic shared;
   private final EnvoyRls envoy;
+  private final FullMode full;
   private final AtomicBoolean ready = new AtomicBoolean();
   private final AtomicBoolean stopped = new AtomicBoolean();
   private final AtomicInteger port = new AtomicInteger(-1);
@@ -86,6 +87,13 @@ public final class VivaServer implements AutoCloseable {
     this.registry = new PolicyRegistry(observed, metrics, config.policies(),
         config.policiesFromFile() ? "file" : "defaults");
     this.envoy = new EnvoyRls(observed, options.clock(), metrics, config.envoy(), config.maxBatchSize());
+    try {
+      this.full = "full".equals(config.mode()) ? FullMode.start(config, observed, metrics, options.clock()) : null;
+    } catch (RuntimeException e) {
+      metrics.close();
+      store.close();
+      throw e;
+    }
     this.vertx = Vertx.vertx(new VertxOptions()
         .setEventLoopPoolSize(config.eventLoops())
         .setWorkerPoolSize(2)
@@ -116,6 +124,9 @@ public final class VivaServer implements AutoCloseable {
       if (server.shared != null) {
         server.shared.close();
       }
+      if (server.full != null) {
+        server.full.close();
+      }
       server.metrics.close();
       server.store.close();
       throw e;
@@ -128,7 +139,7 @@ public final class VivaServer implements AutoCloseable {
     shared = config.redis() != null ? new SharedTraffic(config.redis(), traffic) : null;
     VivaRoutes.Services services = new VivaRoutes.Services(config, registry, metrics, ready, openApi(),
         store instanceof RedisBackend r ? r : null, new InsightApi.Sources(traffic, sampler, store,
-            store instanceof RedisBackend r ? r : null, AuditSink.log(), shared), envoy);
+            store instanceof RedisBackend r ? r : null, AuditSink.log(), shared), envoy, full);
     String envoyDigest = loadEnvoyRules();
     GrpcApi grpc = new GrpcApi(registry, config.maxBatchSize(), envoy, ready);
     // A negative port makes every instance share one random port (Vert.x), so port 0 works with N instances.
@@ -149,7 +160,8 @@ public final class VivaServer implements AutoCloseable {
           "listen on " + config.host() + ":" + config.metricsPort() + " (metrics)");
     }
     if (config.configFile() != null) {
-      watcher = new ConfigWatcher(config, registry, metrics, options.pollInterval());
+      watcher = new ConfigWatcher(config, registry, metrics, options.pollInterval(), null, full == null ? null
+          : tiers -> full.reloadTiers(tiers != null ? tiers : TierFile.defaults(), "config"));
       watcher.start();
     }
     if (!config.envoy().config().isEmpty()) {
@@ -211,7 +223,7 @@ public final class VivaServer implements AutoCloseable {
     apiDeployment = await(vertx.deployVerticle(() -> new GatewayVerticle(config, listenPort, gateway, loops, port),
         new DeploymentOptions().setInstances(loops)), "listen on " + config.host() + ":" + config.port());
     if (config.configFile() != null) {
-      watcher = new ConfigWatcher(config, registry, metrics, options.pollInterval(), gateway::update);
+      watcher = new ConfigWatcher(config, registry, metrics, options.pollInterval(), gateway::update, null);
       watcher.start();
     }
     ready.set(true);
@@ -227,6 +239,11 @@ public final class VivaServer implements AutoCloseable {
   /** The gateway in gateway mode, else null. */
   io.viva.server.gateway.Gateway gateway() {
     return gateway;
+  }
+
+  /** Full mode's parts, or null in standalone mode (tests). */
+  FullMode full() {
+    return full;
   }
 
   /** The port the API listens on (the actual one when 0 was configured). */
@@ -287,6 +304,9 @@ public final class VivaServer implements AutoCloseable {
     }
     if (shared != null) {
       shared.close();
+    }
+    if (full != null) {
+      full.close();
     }
     metrics.close();
     store.close();

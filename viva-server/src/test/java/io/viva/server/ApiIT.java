@@ -238,7 +238,11 @@ class ApiIT {
     doc.get("paths").fieldNames().forEachRemaining(paths::add);
     assertThat(paths).containsExactlyInAnyOrder("/v1/check", "/v1/check/batch", "/allow", "/json", "/v1/ping", "/health/live",
         "/livez", "/health/ready", "/readyz", "/metrics", "/openapi.json", "/admin/policies",
-        "/admin/stats", "/admin/top_offenders", "/admin/user/{user_id}", "/admin/resources", "/admin/reset", "/dashboard");
+        "/admin/stats", "/admin/top_offenders", "/admin/user/{user_id}", "/admin/resources", "/admin/reset", "/dashboard",
+        // full mode (MODE=full)
+        "/api/v1/rate-limit/check", "/api/v1/keys", "/api/v1/keys/{id}", "/api/v1/keys/{id}/revoke",
+        "/api/v1/keys/{id}/rotate", "/api/v1/keys/{id}/expire", "/api/v1/tiers", "/api/v1/tiers/{name}",
+        "/api/v1/admin-tokens", "/api/v1/admin-tokens/{id}", "/api/v1/audit");
   }
 
   @Test

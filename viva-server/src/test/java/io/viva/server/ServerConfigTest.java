@@ -89,10 +89,9 @@ class ServerConfigTest {
   }
 
   @Test
-  void modeOtherThanStandaloneIsRefusedClearly() {
-    assertThatThrownBy(() -> ServerConfig.load(null, Map.of("MODE", "full")))
-        .isInstanceOf(ConfigException.class).hasMessage("MODE: \"full\" is not available yet (expected: standalone"
-            + " or gateway; the full mode is planned)");
+  void modesOtherThanTheThreeAreRefusedClearly() throws ConfigException {
+    assertThat(ServerConfig.load(null, Map.of("MODE", "full")).mode()).isEqualTo("full");
+    assertThat(ServerConfig.load(null, Map.of("MODE", "gateway")).mode()).isEqualTo("gateway");
     assertThatThrownBy(() -> ServerConfig.load(null, Map.of("MODE", "turbo")))
         .hasMessage("MODE: \"turbo\" (expected: one of standalone, full, gateway)");
   }

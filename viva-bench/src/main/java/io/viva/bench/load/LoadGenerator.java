@@ -44,6 +44,8 @@ import org.HdrHistogram.Histogram;
  *     --url http://127.0.0.1:8080/v1/check --body '{"identifier":"user-%d"}' --keys 10000 \
  *     --duration 10s --warmup 3s --connections 32 --depth 4          # closed loop
  * ... --rate 50000                                                 # open loop at 50k/s
+ * ... --url http://127.0.0.1:8080/api/v1/rate-limit/check --method POST --api-keys keys.txt
+ *                                         # full mode: each request carries the next X-API-Key
  * </pre>
  *
  * {@code viva-bench/run-load.sh} runs the comparisons recorded in docs/benchmarks.md.
@@ -61,6 +63,8 @@ public final class LoadGenerator {
   private final Duration warmup;
   private final String label;
   private final int threads;
+  /** API keys sent round-robin in {@code X-API-Key} (full mode's verified check), or null. */
+  private final String[] apiKeys;
 
   private final Recorder recorder = new Recorder(3);
   private final LongAdder completed = new LongAdder();
@@ -82,6 +86,16 @@ public final class LoadGenerator {
     this.warmup = parseDuration(args.getOrDefault("warmup", "3s"));
     this.label = args.getOrDefault("label", uri.getPath());
     this.threads = Integer.parseInt(args.getOrDefault("threads", "1"));
+    String keyFile = args.get("api-keys");
+    try {
+      this.apiKeys = keyFile == null ? null : java.nio.file.Files.readAllLines(java.nio.file.Path.of(keyFile)).stream()
+          .map(String::trim).filter(l -> !l.isEmpty()).toArray(String[]::new);
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException("--api-keys " + keyFile, e);
+    }
+    if (apiKeys != null && apiKeys.length == 0) {
+      throw new IllegalArgumentException("--api-keys " + keyFile + ": no keys (expected: one per line)");
+    }
   }
 
   /** Runs one load test; arguments as {@code --name value}. */
@@ -222,11 +236,19 @@ public final class LoadGenerator {
 
   private Future<Integer> send(HttpClient client, String path) {
     RequestOptions options = new RequestOptions().setMethod(method).setURI(path);
+    String apiKey = apiKeys == null ? null : apiKeys[(int) (keyCursor.getAndIncrement() % apiKeys.length)];
     if (body == null) {
+      if (apiKey != null) {
+        options.addHeader("X-API-Key", apiKey);
+      }
       return client.request(options).compose(req -> req.send()).compose(resp -> resp.body().map(b -> resp.statusCode()));
     }
     String text = body.contains("%d") ? body.replace("%d", Long.toString(keyCursor.getAndIncrement() % keys)) : body;
-    options.setHeaders(MultiMap.caseInsensitiveMultiMap().add("content-type", "application/json"));
+    MultiMap headers = MultiMap.caseInsensitiveMultiMap().add("content-type", "application/json");
+    if (apiKey != null) {
+      headers.add("X-API-Key", apiKey);
+    }
+    options.setHeaders(headers);
     return client.request(options)
         .compose(req -> req.send(Buffer.buffer(text)))
         .compose(resp -> resp.body().map(b -> resp.statusCode()));

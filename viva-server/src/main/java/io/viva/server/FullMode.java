@@ -1,0 +1,291 @@
+package io.viva.server;
+
+import com.github.benmanes.caffeine.cache.Cache;
+import com.github.benmanes.caffeine.cache.Caffeine;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.Gauge;
+import io.viva.core.Clock;
+import io.viva.core.LimitStore;
+import io.viva.platform.Actor;
+import io.viva.platform.AdminToken;
+import io.viva.platform.KeyFormat;
+import io.viva.platform.KeyVerifier;
+import io.viva.platform.PlatformDatabase;
+import io.viva.platform.PlatformStore;
+import io.viva.platform.Role;
+import io.viva.platform.SecretHasher;
+import io.viva.platform.StorageUnavailableException;
+import io.viva.platform.Tier;
+import io.viva.platform.Verification;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.security.SecureRandom;
+import java.time.Duration;
+import java.util.EnumMap;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Full mode's running parts inside the server: the database, the key repository, the verifier
+ * (cache, change log, last-used batching), the tiers in force, admin authentication and the
+ * blocking pool on which every database call of the admin API runs (never on an event loop).
+ */
+final class FullMode implements AutoCloseable {
+
+  private static final Logger LOG = LoggerFactory.getLogger(FullMode.class);
+
+  /** Who is calling the admin API. */
+  record Principal(String actor, Role role) {}
+
+  final PlatformConfig config;
+  final PlatformDatabase db;
+  final PlatformStore store;
+  final KeyVerifier verifier;
+  final SecretHasher hasher;
+  final ExecutorService blocking;
+  private final byte[] bootstrapDigest;
+  private final Cache<String, Optional<AdminToken>> tokens;
+  private final AtomicReference<List<TierFile.TierSpec>> tierSpecs = new AtomicReference<>();
+  private final AtomicBoolean databaseUp = new AtomicBoolean(true);
+  private final ScheduledExecutorService health;
+  private final Map<Verification.Code, Counter> outcomes = new EnumMap<>(Verification.Code.class);
+  private final Counter anonymous;
+
+  private final Clock clock;
+
+  private FullMode(ServerConfig server, LimitStore limitStore, Metrics metrics, Clock clock) {
+    this.clock = clock;
+    this.config = server.platform();
+    this.hasher = new SecretHasher(pepper(config));
+    this.db = PlatformDatabase.open(config.databaseUrl(), config.dataDir());
+    try {
+      this.store = new PlatformStore(db.dataSource(), clock);
+      this.verifier = KeyVerifier.builder(store, hasher, limitStore).clock(clock)
+          .overrideParser(TierFile::keyLimits)
+          // Usage counting arrives with the usage pipeline (issue 7); until then only a quota of 0
+          // (no requests this month) can be known to be used up.
+          .quota((key, quota) -> quota > 0)
+          .cacheSize(config.keyCacheSize())
+          .pollInterval(config.changePoll())
+          .lastUsedFlush(config.lastUsedFlush())
+          .build();
+    } catch (RuntimeException e) {
+      db.close();
+      throw e;
+    }
+    List<TierFile.TierSpec> tiers = server.tiers() != null ? server.tiers() : TierFile.defaults();
+    applyTiers(tiers);
+    this.bootstrapDigest = server.adminToken() == null ? null : sha256(server.adminToken());
+    // Token revocations reach every instance through the change log (within change_poll_interval);
+    // the expiry only bounds how long a lookup survives if that feed is down.
+    this.tokens = Caffeine.newBuilder().maximumSize(10_000).expireAfterWrite(Duration.ofSeconds(30)).build();
+    verifier.onTokenChange(tokens::invalidateAll);
+    AtomicInteger n = new AtomicInteger();
+    this.blocking = Executors.newFixedThreadPool(4, r -> {
+      Thread t = new Thread(r, "viva-admin-" + n.incrementAndGet());
+      t.setDaemon(true);
+      return t;
+    });
+    this.health = Executors.newSingleThreadScheduledExecutor(r -> {
+      Thread t = new Thread(r, "viva-db-health");
+      t.setDaemon(true);
+      return t;
+    });
+    health.scheduleWithFixedDelay(this::checkHealth, 2, 2, TimeUnit.SECONDS);
+    var registry = metrics.registry();
+    for (Verification.Code c : Verification.Code.values()) {
+      outcomes.put(c, Counter.builder("viva_key_verifications").description("API key verifications by outcome")
+          .tag("outcome", c.name().toLowerCase(java.util.Locale.ROOT)).register(registry));
+    }
+    anonymous = Counter.builder("viva_key_verifications_anonymous")
+        .description("Checks without an API key, rate limited under the anonymous tier").register(registry);
+    FunctionCounter.builder("viva_key_cache_hits", verifier, KeyVerifier::cacheHits)
+        .description("Key verifications answered from the cache").register(registry);
+    FunctionCounter.builder("viva_key_cache_misses", verifier, KeyVerifier::cacheMisses)
+        .description("Key verifications that looked the key up in the database").register(registry);
+    FunctionCounter.builder("viva_key_cache_invalidations", verifier, KeyVerifier::invalidations)
+        .description("Cached keys dropped because they changed (here or on another instance)").register(registry);
+    Gauge.builder("viva_key_cache_size", verifier, KeyVerifier::cacheSize)
+        .description("Key lookups cached (known and unknown keys)").register(registry);
+    Gauge.builder("viva_database_up", databaseUp, b -> b.get() ? 1 : 0)
+        .description("1 while the key database answers (checked every 2 s)").register(registry);
+    LOG.info("full mode: database {}, {} tiers ({}), key cache {} entries, change poll {}", db.description(),
+        tiers.size(), server.tiers() != null ? "from file" : "built-in", config.keyCacheSize(),
+        DurationParser.format(config.changePoll()));
+  }
+
+  static FullMode start(ServerConfig server, LimitStore limitStore, Metrics metrics, Clock clock) {
+    return new FullMode(server, limitStore, metrics, clock);
+  }
+
+  /** The clock of expiry and rotation grace. */
+  Clock clock() {
+    return clock;
+  }
+
+  /** Counts one verification. */
+  void count(Verification v, boolean anonymousCheck) {
+    outcomes.get(v.code()).increment();
+    if (anonymousCheck) {
+      anonymous.increment();
+    }
+  }
+
+  /** The tiers as configured. */
+  List<TierFile.TierSpec> tierSpecs() {
+    return tierSpecs.get();
+  }
+
+  /** Whether tier {@code name} exists now. */
+  boolean hasTier(String name) {
+    return tierSpecs.get().stream().anyMatch(t -> t.name().equals(name));
+  }
+
+  /** Applies a new tier list to every key from the next verification; audited. */
+  void reloadTiers(List<TierFile.TierSpec> tiers, String source) {
+    applyTiers(tiers);
+    try {
+      store.audit(new Actor(source, null), "tier.reload", null, "success",
+          "tiers=" + String.join(",", tiers.stream().map(TierFile.TierSpec::name).toList()));
+    } catch (StorageUnavailableException e) {
+      LOG.warn("tier reload applied but not audited: {}", e.getMessage());
+    }
+    LOG.info("tiers reloaded from {}: {}", source, tiers.stream().map(TierFile.TierSpec::name).toList());
+  }
+
+  private void applyTiers(List<TierFile.TierSpec> tiers) {
+    Map<String, Tier> map = new LinkedHashMap<>();
+    for (TierFile.TierSpec t : tiers) {
+      map.put(t.name(), t.tier());
+    }
+    verifier.setTiers(map);
+    tierSpecs.set(tiers);
+  }
+
+  /**
+   * Who presents {@code authorization} (an {@code Authorization} header value), or null if nobody
+   * known. Blocking: may look the token up in the database.
+   */
+  Principal authenticate(String authorization) {
+    if (authorization == null || !authorization.regionMatches(true, 0, "Bearer ", 0, 7)) {
+      return null;
+    }
+    String token = authorization.substring(7).trim();
+    if (token.isEmpty() || token.length() > 512) {
+      return null;
+    }
+    if (bootstrapDigest != null && MessageDigest.isEqual(bootstrapDigest, sha256(token))) {
+      return new Principal("bootstrap", Role.ADMIN);
+    }
+    if (!KeyFormat.ADMIN_PREFIX.equals(KeyFormat.prefixOf(token))) {
+      return null;
+    }
+    String hash = hasher.hash(token);
+    Optional<AdminToken> found = tokens.get(hash, store::findToken);
+    return found.map(t -> new Principal("token:" + t.id(), t.role())).orElse(null);
+  }
+
+  /** Drops cached admin token lookups (after a revocation on this instance). */
+  void forgetTokens() {
+    tokens.invalidateAll();
+  }
+
+  boolean databaseUp() {
+    return databaseUp.get();
+  }
+
+  private void checkHealth() {
+    boolean up = db.healthy();
+    if (databaseUp.getAndSet(up) != up) {
+      if (up) {
+        LOG.info("key database {} reachable again", db.description());
+      } else {
+        LOG.warn("key database {} unreachable: verifying from the cache, admin writes answer 503", db.description());
+      }
+    }
+  }
+
+  /** Marks the database down at once (a failed call), ahead of the next health check. */
+  void databaseFailed() {
+    if (databaseUp.getAndSet(false)) {
+      LOG.warn("key database {} unreachable: verifying from the cache, admin writes answer 503", db.description());
+    }
+  }
+
+  @Override
+  public void close() {
+    health.shutdownNow();
+    blocking.shutdown();
+    try {
+      blocking.awaitTermination(5, TimeUnit.SECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    verifier.close();
+    db.close();
+  }
+
+  /**
+   * The pepper: configured, or (embedded H2 only) generated once into {@code <data_dir>/key-pepper}
+   * readable by the owner only. With a shared database every instance must use the same pepper, so
+   * it must be configured.
+   */
+  private static byte[] pepper(PlatformConfig config) {
+    if (config.keyPepper() != null) {
+      return config.keyPepper().getBytes(StandardCharsets.UTF_8);
+    }
+    if (config.databaseUrl() != null) {
+      throw new IllegalStateException("API_KEY_PEPPER: not set (expected: a secret of at least "
+          + SecretHasher.MIN_PEPPER_BYTES + " bytes, the same on every instance, when DATABASE_URL is set;"
+          + " e.g. openssl rand -hex 32)");
+    }
+    Path file = config.dataDir().resolve("key-pepper");
+    try {
+      Files.createDirectories(config.dataDir());
+      if (!Files.exists(file)) {
+        byte[] random = new byte[32];
+        new SecureRandom().nextBytes(random);
+        Path tmp = Files.createTempFile(config.dataDir(), "key-pepper", ".tmp");
+        try {
+          Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("rw-------"));
+        } catch (UnsupportedOperationException e) {
+          // not a POSIX file system: the directory's permissions protect it
+        }
+        Files.writeString(tmp, HexFormat.of().formatHex(random));
+        Files.move(tmp, file, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        LOG.info("generated the API key pepper in {} (keep it with the database; keys do not verify without it)",
+            file);
+      }
+      return Files.readString(file).trim().getBytes(StandardCharsets.UTF_8);
+    } catch (IOException e) {
+      throw new UncheckedIOException("data dir " + config.dataDir() + ": cannot read or create key-pepper", e);
+    }
+  }
+
+  static byte[] sha256(String s) {
+    try {
+      return MessageDigest.getInstance("SHA-256").digest(s.getBytes(StandardCharsets.UTF_8));
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+}

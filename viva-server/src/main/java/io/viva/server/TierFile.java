@@ -1,0 +1,129 @@
+package io.viva.server;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.viva.core.Limit;
+import io.viva.core.Policy;
+import io.viva.platform.Tier;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * The {@code tiers} list of a configuration file (full mode), and per-key limit overrides. Limits
+ * are read by {@link PolicyFile}'s own parser, so a tier's limits take exactly the forms and the
+ * checks of a policy's.
+ *
+ * <pre>{@code
+ * tiers:
+ *   - name: pro
+ *     monthly_quota: 1000000        # or "unlimited"
+ *     limits:
+ *       - {algorithm: token_bucket, limit: 1000, window: 1m, name: per_minute}
+ *       - {algorithm: sliding_window, limit: 50000, window: 1h, name: per_hour}
+ * }</pre>
+ *
+ * <p>Without a {@code tiers} list the built-in tiers apply ({@code tiers-default.yaml}): anonymous,
+ * free, basic, pro, premium, enterprise.
+ */
+final class TierFile {
+
+  private static final Set<String> TIER_KEYS = Set.of("name", "monthly_quota", "limits", "algorithm", "limit",
+      "window", "burst", "description");
+
+  private TierFile() {}
+
+  /** One tier as configured and the platform's {@link Tier} built from it. */
+  record TierSpec(String name, String description, List<PolicyFile.LimitSpec> limits, Tier tier) {}
+
+  /** Parses a {@code tiers} list found at {@code path}. */
+  static List<TierSpec> parse(JsonNode node, String path) throws ConfigException {
+    List<JsonNode> items = ConfigTree.list(node, path);
+    if (items.isEmpty()) {
+      throw new ConfigException(path + ": [] (expected: at least one tier)");
+    }
+    List<TierSpec> out = new ArrayList<>();
+    Set<String> names = new HashSet<>();
+    for (int i = 0; i < items.size(); i++) {
+      String tpath = path + "[" + i + "]";
+      JsonNode t = items.get(i);
+      ConfigTree.requireObject(t, tpath, TIER_KEYS);
+      JsonNode nameNode = ConfigTree.get(t, "name");
+      if (nameNode.isMissingNode()) {
+        throw new ConfigException(tpath + ".name: missing (expected: a tier name such as pro)");
+      }
+      String name = ConfigTree.string(nameNode, tpath + ".name");
+      if (!PolicyFile.NAME.matcher(name).matches() || name.length() > 64) {
+        throw new ConfigException(tpath + ".name: " + ConfigTree.describe(nameNode)
+            + " (expected: 1 to 64 letters, digits or _ . : - starting with a letter or digit)");
+      }
+      if (!names.add(name)) {
+        throw new ConfigException(tpath + ".name: \"" + name + "\" (expected: each tier once)");
+      }
+      JsonNode quotaNode = ConfigTree.get(t, "monthly_quota");
+      long quota = Long.MAX_VALUE;
+      if (!quotaNode.isMissingNode() && !(quotaNode.isTextual() && quotaNode.asText().equals("unlimited"))) {
+        quota = ConfigTree.integer(quotaNode, tpath + ".monthly_quota", 0, Long.MAX_VALUE);
+      }
+      JsonNode descNode = ConfigTree.get(t, "description");
+      String description = descNode.isMissingNode() ? null : ConfigTree.string(descNode, tpath + ".description");
+      // The tier's own fields aside, what is left has a policy's limit forms ("name" would read as a limit's name).
+      ObjectNode limitFields = ((ObjectNode) t).deepCopy();
+      limitFields.remove(List.of("name", "monthly_quota", "description"));
+      List<PolicyFile.LimitSpec> limits = PolicyFile.parseLimits(limitFields, tpath, name);
+      Policy policy = PolicyFile.buildPolicy(Tier.policyName(name), limits, null, tpath);
+      out.add(new TierSpec(name, description, limits, new Tier(name, policy, quota)));
+    }
+    return List.copyOf(out);
+  }
+
+  /** The built-in tiers. */
+  static List<TierSpec> defaults() {
+    try (InputStream in = TierFile.class.getResourceAsStream("tiers-default.yaml")) {
+      JsonNode root = ConfigTree.readYaml(in.readAllBytes());
+      return parse(ConfigTree.get(root, "tiers"), "tiers-default.yaml: tiers");
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    } catch (ConfigException e) {
+      throw new IllegalStateException(e.getMessage(), e);
+    }
+  }
+
+  /**
+   * Parses a key's own limits: a JSON list of limits in the policy file's form, e.g. {@code
+   * [{"algorithm":"token_bucket","limit":100,"window":"1s"}]}.
+   *
+   * @throws ConfigException naming the bad field, prefixed with {@code path}
+   */
+  static List<PolicyFile.LimitSpec> parseKeyLimits(JsonNode list, String path) throws ConfigException {
+    ObjectNode holder = JsonNodeFactory.instance.objectNode();
+    holder.set("limits", list);
+    List<PolicyFile.LimitSpec> specs = PolicyFile.parseLimits(holder, path.endsWith(".limits")
+        ? path.substring(0, path.length() - ".limits".length()) : path, "key");
+    PolicyFile.buildPolicy("key", specs, null, path);
+    return specs;
+  }
+
+  /** The engine limits of stored key limits (JSON text written by this server). */
+  static List<Limit> keyLimits(String json) {
+    try {
+      return parseKeyLimits(ConfigTree.readJson(json.getBytes(java.nio.charset.StandardCharsets.UTF_8)), "limits")
+          .stream().map(PolicyFile.LimitSpec::built).toList();
+    } catch (ConfigException e) {
+      throw new IllegalArgumentException(e.getMessage(), e);
+    }
+  }
+
+  /** Renders limits as the JSON list {@link #parseKeyLimits} reads. */
+  static ArrayNode renderLimits(List<PolicyFile.LimitSpec> limits) {
+    ArrayNode out = JsonNodeFactory.instance.arrayNode();
+    PolicyFile.renderLimits(out, limits);
+    return out;
+  }
+}
