@@ -15,6 +15,7 @@ import io.viva.core.LimitStore;
 import io.viva.core.Policy;
 import io.viva.redis.FailureMode;
 import io.viva.redis.RedisLimitStore;
+import io.viva.redis.TimeSource;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -97,9 +98,12 @@ final class RedisBackend implements LimitStore {
       RedisLimitStore.Builder b = settings.cluster()
           ? RedisLimitStore.builder((RedisClusterClient) client) : RedisLimitStore.builder((RedisClient) client);
       store = b.keyPrefix(settings.keyPrefix()).clock(clock).failureMode(mode)
+          .timeSource("local".equals(settings.clock()) ? TimeSource.LOCAL : TimeSource.REDIS)
+          .formatVersion(settings.formatVersion()).shortCircuitKeys(settings.shortCircuitKeys())
           .decisionTimeout(settings.timeout()).build();
-      LOG.info("redis store connected: {} (key prefix \"{}\", failure mode {}, timeout {})", where(),
-          settings.keyPrefix(), settings.failureMode(), DurationParser.format(settings.timeout()));
+      LOG.info("redis store connected: {} (key prefix \"{}\", failure mode {}, timeout {}, clock {}, short-circuit {})",
+          where(), settings.keyPrefix(), settings.failureMode(), DurationParser.format(settings.timeout()),
+          settings.clock(), settings.shortCircuitKeys() > 0 ? settings.shortCircuitKeys() + " keys" : "off");
       return true;
     } catch (RuntimeException e) {
       failures.increment();
@@ -157,6 +161,18 @@ final class RedisBackend implements LimitStore {
     RedisLimitStore s = store;
     return s != null ? s.acquireAsync(policy, key, cost, idempotencyKey)
         : CompletableFuture.completedFuture(fallback(policy, key, cost, idempotencyKey));
+  }
+
+  @Override
+  public List<CompletionStage<Decision>> acquireAllAsync(List<Request> requests) {
+    RedisLimitStore s = store;
+    return s != null ? s.acquireAllAsync(requests) : LimitStore.super.acquireAllAsync(requests);
+  }
+
+  /** Decisions denied by the store's local short-circuit. */
+  long shortCircuitCount() {
+    RedisLimitStore s = store;
+    return s == null ? 0 : s.shortCircuitCount();
   }
 
   /** What {@link RedisLimitStore} answers on a failure, for the time before the first connection. */
