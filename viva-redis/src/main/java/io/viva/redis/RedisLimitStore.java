@@ -80,7 +80,7 @@ import java.util.concurrent.atomic.LongAdder;
  * throws from {@link #acquire}, {@link #acquireAsync} or {@link #reset}: a decision that fails, or
  * gets no reply within {@link Builder#decisionTimeout} (default 50 ms), is answered per the
  * {@link FailureMode}. A circuit breaker skips Redis after {@link Builder#failureThreshold}
- * consecutive failures (default 5) for {@link Builder#coolDown} (default 1 s), then lets one probe
+ * consecutive failures (default 5) for {@link Builder#coolDown} (default 250 ms), then lets one probe
  * through: a success closes it, a failure opens it again. {@link #isHealthy()},
  * {@link #failureCount()} and {@link #fallbackCount()} report on it.
  *
@@ -105,7 +105,7 @@ public final class RedisLimitStore implements LimitStore {
   public static final int DEFAULT_FAILURE_THRESHOLD = 5;
 
   /** The default {@link Builder#coolDown}. */
-  public static final Duration DEFAULT_COOL_DOWN = Duration.ofSeconds(1);
+  public static final Duration DEFAULT_COOL_DOWN = Duration.ofMillis(250);
 
   /** The retry-after of a {@link FailureMode#FAIL_CLOSED} decision: one second. */
   public static final long FAIL_CLOSED_RETRY_MICROS = 1_000_000L;
@@ -823,7 +823,7 @@ public final class RedisLimitStore implements LimitStore {
       return this;
     }
 
-    /** How long an open breaker skips Redis before one probe; default 1 s. */
+    /** How long an open breaker skips Redis before one probe; default 250 ms (a probe to a dead Redis costs one timeout). */
     public Builder coolDown(Duration coolDown) {
       if (coolDown.isNegative()) {
         throw new IllegalArgumentException("coolDown: " + coolDown + " (expected: >= 0)");

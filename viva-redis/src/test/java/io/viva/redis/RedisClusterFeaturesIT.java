@@ -44,7 +44,8 @@ class RedisClusterFeaturesIT {
         .limit(Limit.tokenBucket(10, Duration.ofSeconds(1)))
         .limit(Limit.slidingLog(100, Duration.ofMinutes(1)))
         .build();
-    try (RedisLimitStore store = RedisLimitStore.builder(CLUSTER.client()).keyPrefix("spread:").clock(clock).timeSource(TimeSource.LOCAL).build()) {
+    try (RedisLimitStore store = RedisLimitStore.builder(CLUSTER.client()).keyPrefix("spread:")
+        .clock(clock).timeSource(TimeSource.LOCAL).build()) {
       for (int i = 0; i < 60; i++) {
         assertThat(store.acquire(policy, "user:" + i, 1, "op").allowed()).isTrue();
       }
@@ -80,7 +81,8 @@ class RedisClusterFeaturesIT {
       assertThat(node(master).scriptExists(RedisLimitStore.SHA)).containsExactly(false);
     }
     Policy policy = Policy.of("noscript", Limit.fixedWindow(2, Duration.ofMinutes(1)));
-    RedisLimitStore store = RedisLimitStore.builder(CLUSTER.connection()).keyPrefix("ns:").clock(clock).timeSource(TimeSource.LOCAL).build();
+    RedisLimitStore store = RedisLimitStore.builder(CLUSTER.connection()).keyPrefix("ns:")
+        .clock(clock).timeSource(TimeSource.LOCAL).build();
     // Enough identifiers to reach every master; the first call meets NOSCRIPT, and the load reaches all.
     for (int i = 0; i < 30; i++) {
       assertThat(store.acquire(policy, "k" + i, 1, null).remaining()).isEqualTo(1);

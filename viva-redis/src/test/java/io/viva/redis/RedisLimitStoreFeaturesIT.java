@@ -24,7 +24,8 @@ class RedisLimitStoreFeaturesIT {
   private final ManualClock clock = ManualClock.at(Instant.parse("2026-01-15T10:00:00Z"));
 
   private RedisLimitStore store(String prefix) {
-    return RedisLimitStore.builder(REDIS.connection()).keyPrefix(prefix).clock(clock).timeSource(TimeSource.LOCAL).build();
+    return RedisLimitStore.builder(REDIS.connection()).keyPrefix(prefix)
+        .clock(clock).timeSource(TimeSource.LOCAL).build();
   }
 
   @Test
