@@ -110,6 +110,10 @@ public final class RedisLimitStore implements LimitStore {
   /** The retry-after of a {@link FailureMode#FAIL_CLOSED} decision: one second. */
   public static final long FAIL_CLOSED_RETRY_MICROS = 1_000_000L;
 
+  /** Resends of a decision answered TRYAGAIN (a Cluster slot being migrated), 5 ms apart: a second at most. */
+  static final int TRY_AGAIN_ATTEMPTS = 200;
+  static final long TRY_AGAIN_DELAY_MICROS = 5_000;
+
   static final String SCRIPT = loadScript();
   static final String SHA = sha1(SCRIPT);
   private static final byte[] SHA_BYTES = SHA.getBytes(StandardCharsets.US_ASCII);
@@ -275,7 +279,7 @@ public final class RedisLimitStore implements LimitStore {
   /** The decision of a sent call: NOSCRIPT handled, and per the failure mode on errors and timeouts. */
   private CompletableFuture<Decision> finish(Call call) {
     CompletableFuture<Decision> decided = call.command
-        .exceptionallyCompose(e -> isNoScript(e) ? retryWithScript(call) : CompletableFuture.failedFuture(e))
+        .exceptionallyCompose(e -> recover(call, e, 0))
         .thenApply(reply -> decide(call, reply));
     if (failureMode == null) {
       return decided;
@@ -286,11 +290,43 @@ public final class RedisLimitStore implements LimitStore {
         return decision;
       }
       // Do not let a command buffered during a disconnect charge Redis after we answered.
+      call.abandoned = true;
       call.current.cancel(false);
       failures.increment();
       breaker.failure();
       return fallback(call.compiled.policy, call.key, call.cost, call.idempotencyKey);
     });
+  }
+
+  /**
+   * Retries what Redis asks to retry: NOSCRIPT (once, after loading the script) and TRYAGAIN (a
+   * multi-key script on a Cluster slot in the middle of a migration; resent every
+   * {@link #TRY_AGAIN_DELAY_MICROS} until the migration ends, at most {@link #TRY_AGAIN_ATTEMPTS} times).
+   */
+  private CompletableFuture<long[]> recover(Call call, Throwable error, int attempt) {
+    Throwable e = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
+    if (isNoScript(e) && !call.reloaded) {
+      call.reloaded = true;
+      return retryWithScript(call).exceptionallyCompose(next -> recover(call, next, attempt));
+    }
+    if (e.getMessage() != null && e.getMessage().startsWith("TRYAGAIN") && attempt < TRY_AGAIN_ATTEMPTS
+        && !call.abandoned) {
+      return CompletableFuture.supplyAsync(() -> call, CompletableFuture.delayedExecutor(TRY_AGAIN_DELAY_MICROS,
+              TimeUnit.MICROSECONDS))
+          .thenCompose(c -> resend(c))
+          .exceptionallyCompose(next -> recover(call, next, attempt + 1));
+    }
+    return CompletableFuture.failedFuture(e);
+  }
+
+  private CompletableFuture<long[]> resend(Call call) {
+    if (call.abandoned) {
+      return CompletableFuture.failedFuture(new RedisStoreException("abandoned after the decision timeout"));
+    }
+    AsyncCommand<byte[], byte[], long[]> retry = call.newCommand();
+    call.current = retry;
+    connection.dispatch(raw(retry));
+    return retry;
   }
 
   /**
@@ -312,12 +348,7 @@ public final class RedisLimitStore implements LimitStore {
       }
       load = scriptLoad.get();
     }
-    return load.thenCompose(sha -> {
-      AsyncCommand<byte[], byte[], long[]> retry = call.newCommand();
-      call.current = retry;
-      connection.dispatch(raw(retry));
-      return retry;
-    });
+    return load.thenCompose(sha -> resend(call));
   }
 
   private static boolean isNoScript(Throwable e) {
@@ -542,6 +573,9 @@ public final class RedisLimitStore implements LimitStore {
     final AsyncCommand<byte[], byte[], long[]> command;
     final long sentAt;
     volatile AsyncCommand<byte[], byte[], long[]> current;
+    volatile boolean reloaded;
+    /** Answered by the failure mode after a timeout: send nothing more. */
+    volatile boolean abandoned;
 
     Call(Compiled c, String key, long cost, String idempotencyKey) {
       this.compiled = c;

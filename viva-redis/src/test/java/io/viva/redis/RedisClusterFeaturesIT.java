@@ -39,7 +39,7 @@ class RedisClusterFeaturesIT {
   @Test
   void spreadsIdentifiersOverTheMastersAndKeepsEachDecisionInOneSlot() {
     List<RedisClusterNode> masters = masters();
-    assertThat(masters).hasSize(RedisClusterProcess.NODES);
+    assertThat(masters).hasSize(RedisClusterProcess.MASTERS);
     Policy policy = Policy.builder("spread")
         .limit(Limit.tokenBucket(10, Duration.ofSeconds(1)))
         .limit(Limit.slidingLog(100, Duration.ofMinutes(1)))
@@ -70,7 +70,7 @@ class RedisClusterFeaturesIT {
     // Two limits and the idempotency record per identifier.
     assertThat(total).isEqualTo(60 * 3);
     assertThat(nodeOfIdentifier).hasSize(60);
-    assertThat(used).as("masters holding keys").hasSize(RedisClusterProcess.NODES);
+    assertThat(used).as("masters holding keys").hasSize(RedisClusterProcess.MASTERS);
   }
 
   @Test
