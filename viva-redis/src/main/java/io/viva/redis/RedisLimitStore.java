@@ -23,9 +23,13 @@ import io.viva.core.InMemoryLimitStore;
 import io.viva.core.Limit;
 import io.viva.core.LimitStore;
 import io.viva.core.Policy;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufUtil;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
@@ -43,6 +47,8 @@ import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicReference;
@@ -116,8 +122,8 @@ public final class RedisLimitStore implements LimitStore {
 
   static final String SCRIPT = loadScript();
   static final String SHA = sha1(SCRIPT);
-  private static final byte[] SHA_BYTES = SHA.getBytes(StandardCharsets.US_ASCII);
-  private static final byte[] EMPTY = new byte[0];
+  /** Decision timeouts and TRYAGAIN delays, for every store: cheap tasks, one daemon thread. */
+  private static final ScheduledThreadPoolExecutor TIMER = timer();
 
   private final StatefulConnection<Object, Object> connection;
   private final RedisClusterAsyncCommands<String, String> commands;
@@ -130,6 +136,7 @@ public final class RedisLimitStore implements LimitStore {
   /** Redis TIME minus the local clock, as last seen (conservatively: Redis time is at least this far ahead). */
   private volatile long offsetMicros;
   private final Map<Policy, Compiled> compiled = new ConcurrentHashMap<>();
+  private volatile Compiled lastCompiled;
   private final FailureMode failureMode;
   private final long timeoutNanos;
   private final InMemoryLimitStore local;
@@ -201,11 +208,12 @@ public final class RedisLimitStore implements LimitStore {
     }
     Call call = new Call(c, key, cost, idempotencyKey);
     try {
-      connection.dispatch(raw(call.command));
+      connection.dispatch(raw(call.current));
     } catch (RuntimeException e) {
-      call.command.completeExceptionally(e);
+      call.current.completeExceptionally(e);
     }
-    return finish(call);
+    call.startTimer();
+    return call;
   }
 
   /**
@@ -217,7 +225,7 @@ public final class RedisLimitStore implements LimitStore {
   public List<CompletionStage<Decision>> acquireAllAsync(List<Request> requests) {
     int n = requests.size();
     List<CompletionStage<Decision>> out = new ArrayList<>(n);
-    Call[] calls = new Call[n];
+    List<Call> calls = new ArrayList<>(n);
     List<RedisCommand<Object, Object, ?>> batch = new ArrayList<>(n);
     for (int i = 0; i < n; i++) {
       Request r = requests.get(i);
@@ -226,9 +234,10 @@ public final class RedisLimitStore implements LimitStore {
       if (answered != null) {
         out.add(CompletableFuture.completedFuture(answered));
       } else {
-        calls[i] = new Call(c, r.key(), r.cost(), r.idempotencyKey());
-        batch.add(raw(calls[i].command));
-        out.add(null);
+        Call call = new Call(c, r.key(), r.cost(), r.idempotencyKey());
+        calls.add(call);
+        batch.add(raw(call.current));
+        out.add(call);
       }
     }
     if (!batch.isEmpty()) {
@@ -236,23 +245,28 @@ public final class RedisLimitStore implements LimitStore {
         connection.dispatch(batch);
       } catch (RuntimeException e) {
         for (Call call : calls) {
-          if (call != null) {
-            call.command.completeExceptionally(e);
-          }
+          call.current.completeExceptionally(e);
         }
       }
-    }
-    for (int i = 0; i < n; i++) {
-      if (calls[i] != null) {
-        out.set(i, finish(calls[i]));
+      for (Call call : calls) {
+        call.startTimer();
       }
     }
     return out;
   }
 
   private Compiled compiled(Policy policy) {
+    // The caller usually passes the same Policy object again: an identity check spares hashing it.
+    Compiled last = lastCompiled;
+    if (last != null && last.policy == policy) {
+      return last;
+    }
     Compiled c = compiled.get(policy);
-    return c != null ? c : compiled.computeIfAbsent(policy, p -> new Compiled(p, prefix, formatVersion));
+    if (c == null) {
+      c = compiled.computeIfAbsent(policy, p -> new Compiled(p, prefix, formatVersion));
+    }
+    lastCompiled = c;
+    return c;
   }
 
   /**
@@ -276,64 +290,8 @@ public final class RedisLimitStore implements LimitStore {
     return null;
   }
 
-  /** The decision of a sent call: NOSCRIPT handled, and per the failure mode on errors and timeouts. */
-  private CompletableFuture<Decision> finish(Call call) {
-    CompletableFuture<Decision> decided = call.command
-        .exceptionallyCompose(e -> recover(call, e, 0))
-        .thenApply(reply -> decide(call, reply));
-    if (failureMode == null) {
-      return decided;
-    }
-    return decided.orTimeout(timeoutNanos, TimeUnit.NANOSECONDS).handle((decision, error) -> {
-      if (error == null) {
-        breaker.success();
-        return decision;
-      }
-      // Do not let a command buffered during a disconnect charge Redis after we answered.
-      call.abandoned = true;
-      call.current.cancel(false);
-      failures.increment();
-      breaker.failure();
-      return fallback(call.compiled.policy, call.key, call.cost, call.idempotencyKey);
-    });
-  }
-
-  /**
-   * Retries what Redis asks to retry: NOSCRIPT (once, after loading the script) and TRYAGAIN (a
-   * multi-key script on a Cluster slot in the middle of a migration; resent every
-   * {@link #TRY_AGAIN_DELAY_MICROS} until the migration ends, at most {@link #TRY_AGAIN_ATTEMPTS} times).
-   */
-  private CompletableFuture<long[]> recover(Call call, Throwable error, int attempt) {
-    Throwable e = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
-    if (isNoScript(e) && !call.reloaded) {
-      call.reloaded = true;
-      return retryWithScript(call).exceptionallyCompose(next -> recover(call, next, attempt));
-    }
-    if (e.getMessage() != null && e.getMessage().startsWith("TRYAGAIN") && attempt < TRY_AGAIN_ATTEMPTS
-        && !call.abandoned) {
-      return CompletableFuture.supplyAsync(() -> call, CompletableFuture.delayedExecutor(TRY_AGAIN_DELAY_MICROS,
-              TimeUnit.MICROSECONDS))
-          .thenCompose(c -> resend(c))
-          .exceptionallyCompose(next -> recover(call, next, attempt + 1));
-    }
-    return CompletableFuture.failedFuture(e);
-  }
-
-  private CompletableFuture<long[]> resend(Call call) {
-    if (call.abandoned) {
-      return CompletableFuture.failedFuture(new RedisStoreException("abandoned after the decision timeout"));
-    }
-    AsyncCommand<byte[], byte[], long[]> retry = call.newCommand();
-    call.current = retry;
-    connection.dispatch(raw(retry));
-    return retry;
-  }
-
-  /**
-   * The script cache was flushed, or this node (a new server, a Cluster master that never ran it)
-   * has not seen it: load it (once for all calls that hit NOSCRIPT together) and try once more.
-   */
-  private CompletableFuture<long[]> retryWithScript(Call call) {
+  /** The script, loaded once for all calls that hit NOSCRIPT together. */
+  private CompletableFuture<String> scriptLoaded() {
     CompletableFuture<String> load = scriptLoad.get();
     if (load == null || load.isDone()) {
       CompletableFuture<String> fresh = new CompletableFuture<>();
@@ -348,7 +306,7 @@ public final class RedisLimitStore implements LimitStore {
       }
       load = scriptLoad.get();
     }
-    return load.thenCompose(sha -> resend(call));
+    return load;
   }
 
   private static boolean isNoScript(Throwable e) {
@@ -563,19 +521,37 @@ public final class RedisLimitStore implements LimitStore {
     }
   }
 
-  /** One decision on its way to Redis: its arguments, and the command in flight (replaced by a retry). */
-  private final class Call {
+  /**
+   * One decision on its way to Redis, and its answer (this future): completed from Lettuce's I/O
+   * thread by the command's reply, or by the failure mode on an error or the timer. Retries what
+   * Redis asks to retry: NOSCRIPT (once, after loading the script) and TRYAGAIN (a multi-key script
+   * on a Cluster slot in the middle of a migration; resent every {@link #TRY_AGAIN_DELAY_MICROS}
+   * until the migration ends, at most {@link #TRY_AGAIN_ATTEMPTS} times).
+   */
+  private final class Call extends CompletableFuture<Decision> implements Runnable {
+    private static final VarHandle SETTLED;
+
+    static {
+      try {
+        SETTLED = MethodHandles.lookup().findVarHandle(Call.class, "settled", int.class);
+      } catch (ReflectiveOperationException e) {
+        throw new ExceptionInInitializerError(e);
+      }
+    }
+
     final Compiled compiled;
     final String key;
     final long cost;
     final String idempotencyKey;
-    final CommandArgs<byte[], byte[]> args;
-    final AsyncCommand<byte[], byte[], long[]> command;
+    final EvalArgs args;
     final long sentAt;
-    volatile AsyncCommand<byte[], byte[], long[]> current;
-    volatile boolean reloaded;
-    /** Answered by the failure mode after a timeout: send nothing more. */
-    volatile boolean abandoned;
+    volatile EvalCommand current;
+    private boolean reloaded;
+    private int attempts;
+    /** Answered by the failure mode: send nothing more. */
+    private volatile boolean abandoned;
+    private volatile int settled;
+    private volatile ScheduledFuture<?> timer;
 
     Call(Compiled c, String key, long cost, String idempotencyKey) {
       this.compiled = c;
@@ -583,29 +559,267 @@ public final class RedisLimitStore implements LimitStore {
       this.cost = cost;
       this.idempotencyKey = idempotencyKey;
       this.sentAt = localClock.micros();
-      CommandArgs<byte[], byte[]> a = new CommandArgs<>(ByteArrayCodec.INSTANCE);
-      a.add(SHA_BYTES).add(c.tails.length);
-      byte[] k = key.getBytes(StandardCharsets.UTF_8);
-      for (int i = 0; i < c.tails.length; i++) {
-        a.addKey(c.key(k, i));
-      }
-      if (timeSource == TimeSource.LOCAL) {
-        a.add(sentAt);
-      } else {
-        a.add(EMPTY);
-      }
-      a.add(cost).add(c.ttl).add(c.count)
-          .add(idempotencyKey == null ? EMPTY : idempotencyKey.getBytes(StandardCharsets.UTF_8));
-      for (byte[] p : c.params) {
-        a.add(p);
-      }
-      this.args = a;
-      this.command = newCommand();
-      this.current = command;
+      this.args = new EvalArgs(c, key, timeSource == TimeSource.LOCAL ? sentAt : -1, cost, idempotencyKey);
+      this.current = new EvalCommand(this);
     }
 
-    AsyncCommand<byte[], byte[], long[]> newCommand() {
-      return new AsyncCommand<>(new Command<>(CommandType.EVALSHA, new Reply(), args));
+    /** With a failure mode, the decision timeout starts once the command is written. */
+    void startTimer() {
+      if (failureMode != null && !isDone()) {
+        timer = TIMER.schedule(this, timeoutNanos, TimeUnit.NANOSECONDS);
+        if (isDone()) {
+          timer.cancel(false);
+        }
+      }
+    }
+
+    /** The timeout. */
+    @Override
+    public void run() {
+      failed(new TimeoutException("no reply from Redis within " + Duration.ofNanos(timeoutNanos).toMillis() + " ms"));
+    }
+
+    /** The reply to the command in flight, or its failure. */
+    void replied(long[] reply, Throwable error) {
+      if (error == null) {
+        Decision d;
+        try {
+          d = decide(this, reply);
+        } catch (RuntimeException e) {
+          failed(e);
+          return;
+        }
+        succeeded(d);
+        return;
+      }
+      Throwable e = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
+      if (isNoScript(e) && !reloaded) {
+        reloaded = true;
+        scriptLoaded().whenComplete((sha, loadError) -> {
+          if (loadError != null) {
+            failed(loadError);
+          } else {
+            resend();
+          }
+        });
+        return;
+      }
+      if (e.getMessage() != null && e.getMessage().startsWith("TRYAGAIN") && attempts < TRY_AGAIN_ATTEMPTS
+          && !abandoned && !isDone()) {
+        attempts++;
+        TIMER.schedule(this::resend, TRY_AGAIN_DELAY_MICROS, TimeUnit.MICROSECONDS);
+        return;
+      }
+      failed(e);
+    }
+
+    private void resend() {
+      if (abandoned || isDone()) {
+        return;
+      }
+      EvalCommand retry = new EvalCommand(this);
+      current = retry;
+      try {
+        connection.dispatch(raw(retry));
+      } catch (RuntimeException e) {
+        failed(e);
+      }
+    }
+
+    private boolean settle() {
+      if (!SETTLED.compareAndSet(this, 0, 1)) {
+        return false;
+      }
+      ScheduledFuture<?> t = timer;
+      if (t != null) {
+        t.cancel(false);
+      }
+      return true;
+    }
+
+    private void succeeded(Decision d) {
+      if (!settle()) {
+        return;
+      }
+      if (failureMode != null) {
+        breaker.success();
+      }
+      complete(d);
+    }
+
+    private void failed(Throwable e) {
+      if (!settle()) {
+        return;
+      }
+      if (failureMode == null) {
+        completeExceptionally(e);
+        return;
+      }
+      // Do not let a command buffered during a disconnect charge Redis after we answered.
+      abandoned = true;
+      current.cancel(false);
+      failures.increment();
+      breaker.failure();
+      Decision d;
+      try {
+        d = fallback(compiled.policy, key, cost, idempotencyKey);
+      } catch (RuntimeException fallbackError) {
+        completeExceptionally(fallbackError);
+        return;
+      }
+      complete(d);
+    }
+  }
+
+  /** An EVALSHA of viva.lua that tells its {@link Call} how it ended. */
+  private static final class EvalCommand extends AsyncCommand<byte[], byte[], long[]> {
+    private final Call call;
+    private boolean notified;
+
+    EvalCommand(Call call) {
+      super(new Command<>(CommandType.EVALSHA, new Reply(), call.args));
+      this.call = call;
+    }
+
+    /** Redis answered (a reply or an error reply): Lettuce completes this future here. */
+    @Override
+    protected void completeResult() {
+      super.completeResult();
+      notifyCall();
+    }
+
+    /** The connection failed or closed (errors from Redis come through {@link #completeResult()}). */
+    @Override
+    public boolean completeExceptionally(Throwable error) {
+      boolean done = super.completeExceptionally(error);
+      notifyCall();
+      return done;
+    }
+
+    private void notifyCall() {
+      synchronized (this) {
+        if (notified || !isDone() || isCancelled()) {
+          return;
+        }
+        notified = true;
+      }
+      if (isCompletedExceptionally()) {
+        call.replied(null, exceptionNow());
+      } else {
+        call.replied(resultNow(), null);
+      }
+    }
+  }
+
+  /**
+   * The arguments of one EVALSHA, written straight into Lettuce's buffer in RESP: the constant
+   * parts come pre-encoded from the {@link Compiled} policy, the keys are written without building
+   * them, and integers without Strings. Replaces Lettuce's per-argument objects.
+   */
+  private static final class EvalArgs extends CommandArgs<byte[], byte[]> {
+    private final Compiled compiled;
+    private final String key;
+    private final int keyLength;
+    private final long now;
+    private final long cost;
+    private final String idempotencyKey;
+
+    /** {@code now} < 0: Redis TIME (an empty argument). */
+    EvalArgs(Compiled compiled, String key, long now, long cost, String idempotencyKey) {
+      super(ByteArrayCodec.INSTANCE);
+      this.compiled = compiled;
+      this.key = key;
+      this.keyLength = ByteBufUtil.utf8Bytes(key);
+      this.now = now;
+      this.cost = cost;
+      this.idempotencyKey = idempotencyKey;
+    }
+
+    @Override
+    public int count() {
+      return compiled.argCount;
+    }
+
+    @Override
+    public void encode(ByteBuf buf) {
+      Compiled c = compiled;
+      buf.writeBytes(c.encodedHead);
+      for (byte[] tail : c.tails) {
+        buf.writeByte('$');
+        writeLong(buf, c.head.length + keyLength + tail.length);
+        buf.writeShort(CRLF);
+        buf.writeBytes(c.head);
+        ByteBufUtil.writeUtf8(buf, key);
+        buf.writeBytes(tail);
+        buf.writeShort(CRLF);
+      }
+      if (now < 0) {
+        buf.writeBytes(EMPTY_BULK);
+      } else {
+        writeBulk(buf, now);
+      }
+      writeBulk(buf, cost);
+      buf.writeBytes(c.encodedMiddle);
+      if (idempotencyKey == null) {
+        buf.writeBytes(EMPTY_BULK);
+      } else {
+        buf.writeByte('$');
+        writeLong(buf, ByteBufUtil.utf8Bytes(idempotencyKey));
+        buf.writeShort(CRLF);
+        ByteBufUtil.writeUtf8(buf, idempotencyKey);
+        buf.writeShort(CRLF);
+      }
+      buf.writeBytes(c.encodedParams);
+    }
+
+    /** The first key, by which a Cluster connection routes the command to its slot's master. */
+    @Override
+    public ByteBuffer getFirstEncodedKey() {
+      return ByteBuffer.wrap(compiled.key(key.getBytes(StandardCharsets.UTF_8), 0));
+    }
+
+    @Override
+    public String toCommandString() {
+      return SHA + " " + compiled.tails.length + " " + new String(compiled.head, StandardCharsets.UTF_8) + key
+          + "... (" + compiled.argCount + " arguments)";
+    }
+
+    @Override
+    public String toString() {
+      return "EvalArgs[" + toCommandString() + "]";
+    }
+
+    private static final short CRLF = ('\r' << 8) | '\n';
+    private static final byte[] EMPTY_BULK = "$0\r\n\r\n".getBytes(StandardCharsets.US_ASCII);
+
+    private static void writeBulk(ByteBuf buf, long value) {
+      buf.writeByte('$');
+      writeLong(buf, digits(value));
+      buf.writeShort(CRLF);
+      writeLong(buf, value);
+      buf.writeShort(CRLF);
+    }
+
+    /** The decimal digits of {@code value} >= 0. */
+    static int digits(long value) {
+      int d = 1;
+      while (value >= 10) {
+        value /= 10;
+        d++;
+      }
+      return d;
+    }
+
+    /** Writes {@code value} >= 0 in decimal ASCII, without a String. */
+    static void writeLong(ByteBuf buf, long value) {
+      int d = digits(value);
+      int at = buf.writerIndex();
+      buf.ensureWritable(d);
+      for (int i = d - 1; i >= 0; i--) {
+        buf.setByte(at + i, (int) ('0' + value % 10));
+        value /= 10;
+      }
+      buf.writerIndex(at + d);
     }
   }
 
@@ -727,10 +941,14 @@ public final class RedisLimitStore implements LimitStore {
     final byte[] head;
     /** Per limit, then the idempotency hash: what follows the key, from the closing brace. */
     final byte[][] tails;
-    final byte[] ttl;
-    final byte[] count;
-    /** Per limit: the algorithm's code and its five parameters. */
-    final byte[][] params;
+    /** The number of EVALSHA arguments after the command name. */
+    final int argCount;
+    /** In RESP: the script's SHA and the number of keys. */
+    final byte[] encodedHead;
+    /** In RESP: the idempotency TTL and the number of limits (ARGV[3], ARGV[4]). */
+    final byte[] encodedMiddle;
+    /** In RESP: per limit, the algorithm's code and its five parameters. */
+    final byte[] encodedParams;
 
     Compiled(Policy policy, String prefix, int formatVersion) {
       this.policy = policy;
@@ -741,9 +959,10 @@ public final class RedisLimitStore implements LimitStore {
       head = bytes(prefix + '{' + name.length() + ':' + name + ':');
       String version = "}:v" + formatVersion + ':';
       tails = new byte[n + 1][];
-      params = new byte[6 * n][];
-      ttl = bytes(Long.toString(policy.idempotencyTtlMicros()));
-      count = bytes(Integer.toString(n));
+      argCount = 2 + (n + 1) + 5 + 6 * n;
+      encodedHead = bulks(SHA, Integer.toString(n + 1));
+      encodedMiddle = bulks(Long.toString(policy.idempotencyTtlMicros()), Integer.toString(n));
+      List<String> params = new ArrayList<>(6 * n);
       Map<String, Integer> seen = new HashMap<>();
       for (int i = 0; i < n; i++) {
         Limit limit = limits[i];
@@ -752,13 +971,22 @@ public final class RedisLimitStore implements LimitStore {
         // Two equal limits in one policy keep separate state, as they do in the engine.
         int k = seen.merge(id, 1, Integer::sum);
         tails[i] = bytes(version + (k == 1 ? id : id + '#' + k));
-        params[6 * i] = bytes(Integer.toString(scriptCode(limit.algorithm())));
-        long[] p = limit.algorithmImpl().parameters();
-        for (int j = 0; j < 5; j++) {
-          params[6 * i + 1 + j] = bytes(Long.toString(p[j]));
+        params.add(Integer.toString(scriptCode(limit.algorithm())));
+        for (long p : limit.algorithmImpl().parameters()) {
+          params.add(Long.toString(p));
         }
       }
       tails[n] = bytes(version + "idem");
+      encodedParams = bulks(params.toArray(new String[0]));
+    }
+
+    /** {@code values} as RESP bulk strings, one after the other. */
+    private static byte[] bulks(String... values) {
+      StringBuilder sb = new StringBuilder();
+      for (String v : values) {
+        sb.append('$').append(bytes(v).length).append("\r\n").append(v).append("\r\n");
+      }
+      return bytes(sb.toString());
     }
 
     /** Key {@code i} (limits, then the idempotency hash) for the UTF-8 key {@code k}. */
@@ -786,6 +1014,17 @@ public final class RedisLimitStore implements LimitStore {
       case SLIDING_WINDOW -> 5;
       case SLIDING_LOG -> 6;
     };
+  }
+
+  private static ScheduledThreadPoolExecutor timer() {
+    ScheduledThreadPoolExecutor timer = new ScheduledThreadPoolExecutor(1, r -> {
+      Thread t = new Thread(r, "viva-redis-timer");
+      t.setDaemon(true);
+      return t;
+    });
+    // Most decisions answer in time: drop their cancelled timeouts from the queue at once.
+    timer.setRemoveOnCancelPolicy(true);
+    return timer;
   }
 
   private static String loadScript() {
