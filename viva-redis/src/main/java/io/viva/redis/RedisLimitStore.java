@@ -1096,7 +1096,10 @@ public final class RedisLimitStore implements LimitStore {
       return this;
     }
 
-    /** How long an open breaker skips Redis before one probe; default 250 ms (a probe to a dead Redis costs one timeout). */
+    /**
+     * How long an open breaker skips Redis before one probe; default 250 ms (a probe to a dead
+     * Redis costs one decision timeout, so probing often is cheap and recovery quick).
+     */
     public Builder coolDown(Duration coolDown) {
       if (coolDown.isNegative()) {
         throw new IllegalArgumentException("coolDown: " + coolDown + " (expected: >= 0)");

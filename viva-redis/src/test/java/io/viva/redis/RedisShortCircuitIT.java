@@ -115,4 +115,26 @@ class RedisShortCircuitIT {
       assertThat(store.acquire(policy, "k", 1, null).allowed()).isTrue();
     }
   }
+
+  @Test
+  void onRedisTimeEndsNoLaterThanRedisWould() {
+    // The store's estimate of Redis time errs ahead (local time at sending plus the offset seen),
+    // so a short-circuit ends early, never late: no decision differs, some round trips are spent.
+    Policy policy = Policy.of("hot-redis-time", Limit.slidingLog(5, Duration.ofHours(1)));
+    try (RedisLimitStore store = RedisLimitStore.builder(REDIS.client()).keyPrefix("saves-rt:")
+        .shortCircuitKeys(100).build()) {
+      store.acquire(policy, "warm-up", 1, null);
+      long before = evalshaCalls();
+      int allowed = 0;
+      for (int i = 0; i < 100; i++) {
+        allowed += store.acquire(policy, "k", 1, null).allowed() ? 1 : 0;
+      }
+      assertThat(allowed).isEqualTo(5);
+      assertThat(store.shortCircuitCount()).isPositive();
+      assertThat(evalshaCalls() - before).isEqualTo(100 - store.shortCircuitCount());
+      Decision denied = store.acquire(policy, "k", 1, null);
+      assertThat(denied.allowed()).isFalse();
+      assertThat(denied.retryAfterMicros()).isPositive().isLessThanOrEqualTo(3_600_000_000L);
+    }
+  }
 }
