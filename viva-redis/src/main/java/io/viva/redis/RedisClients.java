@@ -24,6 +24,7 @@ import java.util.concurrent.TimeUnit;
  *       adaptive trigger (MOVED and ASK redirects, repeated reconnects, an unknown node), at most
  *       once per {@link #ADAPTIVE_REFRESH_MIN_INTERVAL}: a master failover or a resharding is
  *       picked up without a restart.
+ *   <li>TCP keep-alive after {@link #KEEP_ALIVE_IDLE} of silence.
  * </ul>
  *
  * <p>The caller owns the {@link ClientResources} it passes and shuts them down after the client.
@@ -38,6 +39,12 @@ public final class RedisClients {
 
   /** The shortest interval between two topology refreshes on adaptive triggers. */
   public static final Duration ADAPTIVE_REFRESH_MIN_INTERVAL = Duration.ofSeconds(1);
+
+  /**
+   * TCP keep-alive probes start after this much silence (then every second, three times), so an
+   * idle connection to a Redis that vanished without closing it is noticed in seconds, not hours.
+   */
+  public static final Duration KEEP_ALIVE_IDLE = Duration.ofSeconds(5);
 
   private RedisClients() {}
 
@@ -71,6 +78,10 @@ public final class RedisClients {
   }
 
   private static SocketOptions socket(Duration connectTimeout) {
-    return SocketOptions.builder().connectTimeout(connectTimeout).build();
+    return SocketOptions.builder()
+        .connectTimeout(connectTimeout)
+        .keepAlive(SocketOptions.KeepAliveOptions.builder().enable().idle(KEEP_ALIVE_IDLE)
+            .interval(Duration.ofSeconds(1)).count(3).build())
+        .build();
   }
 }
