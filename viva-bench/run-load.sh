@@ -12,6 +12,9 @@
 #         SERVER_JAVA_OPTS="-XX:+UseParallelGC" viva-bench/run-load.sh   (other flags)
 #         FULL=1 viva-bench/run-load.sh     (the server in full mode, embedded H2: adds the rows of
 #                                             POST /api/v1/rate-limit/check with real API keys)
+#         STORE=redis viva-bench/run-load.sh  (the server on the Redis store: a dedicated redis-server
+#                                              on REDIS_PORT, default 16400, started and stopped here;
+#                                              REDIS_CLOCK, REDIS_SHORT_CIRCUIT_KEYS passed through)
 # Env: DURATION (default 10s), WARMUP (5s), CONNECTIONS (64), DEPTH (1: no pipelining), PORT (18080),
 #      FULL (0), API_KEYS (full mode: how many keys to create and rotate through, default 100).
 # Client and server share the machine's cores, as they would on one 2-core box; the trivial
@@ -45,6 +48,19 @@ policies:
     window: 1s
 YAML
 
+store_env=()
+redis_started=
+if [[ ${STORE:-memory} == redis ]]; then
+  REDIS_PORT=${REDIS_PORT:-16400}
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes >/dev/null
+  redis_started=1
+  for _ in $(seq 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  store_env=(REDIS_URL="redis://127.0.0.1:$REDIS_PORT")
+  [[ -n ${REDIS_CLOCK:-} ]] && store_env+=(REDIS_CLOCK="$REDIS_CLOCK")
+  [[ -n ${REDIS_SHORT_CIRCUIT_KEYS:-} ]] && store_env+=(REDIS_SHORT_CIRCUIT_KEYS="$REDIS_SHORT_CIRCUIT_KEYS")
+  echo "store: redis on port $REDIS_PORT ${store_env[*]:1}"
+fi
+
 FULL=${FULL:-0}
 API_KEYS=${API_KEYS:-100}
 data_dir=$(mktemp -d)
@@ -61,10 +77,11 @@ fi
 mode=standalone
 [[ $FULL == 1 ]] && mode=full
 # shellcheck disable=SC2086
-MODE=$mode DATA_DIR=$data_dir ADMIN_TOKEN=$admin_token SERVER_PORT=$PORT ACCESS_LOG=false LOG_LEVEL=warn \
-    "$java" $SERVER_JAVA_OPTS -jar "$jar" serve --config "$config" > /tmp/viva-load-server.log 2>&1 &
+env "${store_env[@]}" MODE=$mode DATA_DIR=$data_dir ADMIN_TOKEN=$admin_token SERVER_PORT=$PORT ACCESS_LOG=false \
+    LOG_LEVEL=warn "$java" $SERVER_JAVA_OPTS -jar "$jar" serve --config "$config" > /tmp/viva-load-server.log 2>&1 &
 server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$config" "$data_dir"' EXIT
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$config" "$data_dir";
+  [[ -n $redis_started ]] && redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true' EXIT
 for _ in $(seq 100); do
   curl -sf "http://127.0.0.1:$PORT/health/ready" >/dev/null && break
   sleep 0.1

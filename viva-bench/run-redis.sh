@@ -57,13 +57,11 @@ sha=$(cli -x script load < viva-redis/src/main/resources/io/viva/redis/viva.lua)
 echo "viva.lua SHA-1: $sha" >&2
 
 # The ARGV of one token-bucket decision of Limit.tokenBucket(1_000_000_000, 1s), cost 1, no
-# idempotency key (as RedisLimitStore builds them; see docs/redis.md): now, cost, idempotency TTL
-# (us), n limits, idempotency id, then code 1 (token bucket), unit, rate, capacity, 0, 0. `now` is
-# fixed here (redis-benchmark repeats the command verbatim): the bucket never refills, but 10^9
-# tokens outlast any run, and the script does the same reads and writes.
-now=$(( $(date +%s) * 1000000 ))
-limit_suffix="token_bucket:1000000000:1000000:1000000000"
-argv=("$now" 1 600000000 1 "" 1 1 1000 1000000000 0 0)
+# idempotency key (as RedisLimitStore builds them; see docs/redis.md): now ("" = Redis TIME, the
+# store's default clock), cost, idempotency TTL (us), n limits, idempotency id, then code 1 (token
+# bucket), unit, rate, capacity, 0, 0.
+limit_suffix="v1:token_bucket:1000000000:1000000:1000000000"
+argv=("" 1 600000000 1 "" 1 1 1000 1000000000 0 0)
 
 echo "| client | keys | load | connections | ops/s | p50 ms | p99 ms | p99.9 ms | max ms | client CPU | Redis CPU |"
 echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -104,13 +102,13 @@ load() {
 # 1. The Redis limit.
 rb "redis-benchmark PING" "–" 1 ping
 rb "redis-benchmark EVALSHA viva.lua" "10,000" 1 -r "$KEYS" evalsha "$sha" 2 \
-  "viva:{5:bench:user-__rand_int__}:$limit_suffix" "viva:{5:bench:user-__rand_int__}:idem" "${argv[@]}"
+  "viva:{5:bench:user-__rand_int__}:$limit_suffix" "viva:{5:bench:user-__rand_int__}:v1:idem" "${argv[@]}"
 rb "redis-benchmark EVALSHA viva.lua" "1 (hot)" 1 evalsha "$sha" 2 \
-  "viva:{5:bench:hot}:$limit_suffix" "viva:{5:bench:hot}:idem" "${argv[@]}"
+  "viva:{5:bench:hot}:$limit_suffix" "viva:{5:bench:hot}:v1:idem" "${argv[@]}"
 rb "redis-benchmark EVALSHA viva.lua" "10,000" 16 -r "$KEYS" evalsha "$sha" 2 \
-  "viva:{5:bench:user-__rand_int__}:$limit_suffix" "viva:{5:bench:user-__rand_int__}:idem" "${argv[@]}"
+  "viva:{5:bench:user-__rand_int__}:$limit_suffix" "viva:{5:bench:user-__rand_int__}:v1:idem" "${argv[@]}"
 rb "redis-benchmark EVALSHA viva.lua" "1 (hot)" 16 evalsha "$sha" 2 \
-  "viva:{5:bench:hot}:$limit_suffix" "viva:{5:bench:hot}:idem" "${argv[@]}"
+  "viva:{5:bench:hot}:$limit_suffix" "viva:{5:bench:hot}:v1:idem" "${argv[@]}"
 
 # 2. Closed loop, the Java clients.
 viva_row=$(load viva "$KEYS" --concurrency "$CONCURRENCY")

@@ -1,5 +1,7 @@
 package io.viva.core;
 
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 
@@ -32,6 +34,26 @@ public interface LimitStore extends AutoCloseable {
       return CompletableFuture.failedFuture(e);
     }
   }
+
+  /**
+   * Decides several requests, each exactly as {@link #acquireAsync} would, in order; the answers
+   * are in the requests' order. The default asks one by one; a store with network I/O overrides
+   * it to send all of them at once (the Redis store writes them as one pipeline).
+   */
+  default List<CompletionStage<Decision>> acquireAllAsync(List<Request> requests) {
+    List<CompletionStage<Decision>> out = new ArrayList<>(requests.size());
+    for (Request r : requests) {
+      out.add(acquireAsync(r.policy(), r.key(), r.cost(), r.idempotencyKey()));
+    }
+    return out;
+  }
+
+  /**
+   * One request of {@link #acquireAllAsync}: the arguments of {@link #acquire}.
+   *
+   * @param idempotencyKey {@code null} for none
+   */
+  record Request(Policy policy, String key, long cost, String idempotencyKey) {}
 
   /** Forgets all state of {@code key} under {@code policy}, as if it had never been seen. */
   void reset(Policy policy, String key);

@@ -103,6 +103,38 @@ public abstract class LimitStoreContract {
     }
   }
 
+  @Test
+  void decidesABatchInOrderAsOneByOne() throws Exception {
+    ManualClock clock = clock();
+    Policy policy = Policy.builder(namespace("batch"))
+        .limit(Limit.tokenBucket(3, Duration.ofSeconds(1)))
+        .limit(Limit.slidingLog(4, Duration.ofMinutes(1)))
+        .idempotencyTtl(Duration.ofMinutes(1))
+        .build();
+    try (LimitStore store = newStore(clock);
+        InMemoryLimitStore reference = InMemoryLimitStore.builder().clock(clock()).build()) {
+      List<LimitStore.Request> requests = new ArrayList<>();
+      for (int i = 0; i < 9; i++) {
+        // A hot key (order matters), another key, and an idempotency key used twice.
+        requests.add(new LimitStore.Request(policy, i % 3 == 2 ? "other" : "hot", 1 + i % 2,
+            i == 4 || i == 7 ? "op" : null));
+      }
+      List<Decision> batch = new ArrayList<>();
+      for (var stage : store.acquireAllAsync(requests)) {
+        batch.add(stage.toCompletableFuture().get());
+      }
+      List<Decision> expected = new ArrayList<>();
+      for (LimitStore.Request r : requests) {
+        expected.add(reference.acquire(r.policy(), r.key(), r.cost(), r.idempotencyKey()));
+      }
+      assertThat(batch).extracting(Decision::allowed).isEqualTo(expected.stream().map(Decision::allowed).toList());
+      assertThat(batch).extracting(Decision::remaining).isEqualTo(expected.stream().map(Decision::remaining).toList());
+      assertThat(batch).extracting(Decision::retryAfterMicros)
+          .isEqualTo(expected.stream().map(Decision::retryAfterMicros).toList());
+      assertThat(batch).extracting(Decision::allowed).contains(true, false);
+    }
+  }
+
   record Step(long advanceMicros, int key, long cost) {}
 
   record Timeline(List<Limit> limits, List<Step> steps) {}

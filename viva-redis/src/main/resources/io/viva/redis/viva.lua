@@ -10,15 +10,18 @@ Design
   * Exactness: Lua 5.1 numbers are doubles. Every value stays an integer of at most 2^53 (the
     engine guarantees it when a Limit is built), where doubles are exact; integer division is
     floor(a / b) corrected by one step (fdiv/cdiv), never a bare `/` or `%`.
-  * Time is the caller's clock (ARGV[1], epoch microseconds), not Redis TIME, so decisions are
-    the engine's for the same timeline. PEXPIRE only collects state that has lapsed (its
+  * Time: Redis TIME when ARGV[1] is empty (the default: one clock for every client, so clients
+    with skewed clocks still agree), else the caller's clock (ARGV[1], epoch microseconds), which
+    makes the decisions the engine's for the same timeline. The time used is returned in the
+    reply. Calling TIME before writing needs effects replication: the default since Redis 5, the
+    only mode since 7; redis.replicate_commands() asks for it on older servers. PEXPIRE only collects state that has lapsed (its
     resetAt, plus a grace second): a lapsed state decides exactly as no state, so an expiry that
     comes late changes nothing.
   * All keys of one decision share a hash tag, so the script runs in one Redis Cluster slot.
   * Numbers are written with string.format('%.0f'), which is exact for integers (tostring is not).
 
 KEYS: one state key per limit (KEYS[1..n]), then the idempotency hash (KEYS[n + 1]).
-ARGV: now, cost, idempotency TTL (us), n, idempotency id ('' for none), then per limit
+ARGV: now ('' for Redis TIME), cost, idempotency TTL (us), n, idempotency id ('' for none), then per limit
       six values: algorithm code and five derived parameters (LimitAlgorithm.parameters() in viva-core):
         1 token_bucket    unit, rate, capacity
         2 gcra            unit, rate, capacity (tau), maxLag
@@ -368,7 +371,16 @@ end
 
 local EVAL = { eval_token_bucket, eval_gcra, eval_leaky_bucket, eval_fixed_window, eval_sliding_window }
 
-local now = tonumber(ARGV[1])
+local now
+if ARGV[1] == '' then
+  if redis.replicate_commands then
+    redis.replicate_commands()
+  end
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+else
+  now = tonumber(ARGV[1])
+end
 local cost = tonumber(ARGV[2])
 local ttl = tonumber(ARGV[3])
 local n = tonumber(ARGV[4])

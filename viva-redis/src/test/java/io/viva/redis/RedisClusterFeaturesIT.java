@@ -39,12 +39,13 @@ class RedisClusterFeaturesIT {
   @Test
   void spreadsIdentifiersOverTheMastersAndKeepsEachDecisionInOneSlot() {
     List<RedisClusterNode> masters = masters();
-    assertThat(masters).hasSize(RedisClusterProcess.NODES);
+    assertThat(masters).hasSize(RedisClusterProcess.MASTERS);
     Policy policy = Policy.builder("spread")
         .limit(Limit.tokenBucket(10, Duration.ofSeconds(1)))
         .limit(Limit.slidingLog(100, Duration.ofMinutes(1)))
         .build();
-    try (RedisLimitStore store = RedisLimitStore.builder(CLUSTER.client()).keyPrefix("spread:").clock(clock).build()) {
+    try (RedisLimitStore store = RedisLimitStore.builder(CLUSTER.client()).keyPrefix("spread:")
+        .clock(clock).timeSource(TimeSource.LOCAL).build()) {
       for (int i = 0; i < 60; i++) {
         assertThat(store.acquire(policy, "user:" + i, 1, "op").allowed()).isTrue();
       }
@@ -69,7 +70,7 @@ class RedisClusterFeaturesIT {
     // Two limits and the idempotency record per identifier.
     assertThat(total).isEqualTo(60 * 3);
     assertThat(nodeOfIdentifier).hasSize(60);
-    assertThat(used).as("masters holding keys").hasSize(RedisClusterProcess.NODES);
+    assertThat(used).as("masters holding keys").hasSize(RedisClusterProcess.MASTERS);
   }
 
   @Test
@@ -80,7 +81,8 @@ class RedisClusterFeaturesIT {
       assertThat(node(master).scriptExists(RedisLimitStore.SHA)).containsExactly(false);
     }
     Policy policy = Policy.of("noscript", Limit.fixedWindow(2, Duration.ofMinutes(1)));
-    RedisLimitStore store = RedisLimitStore.builder(CLUSTER.connection()).keyPrefix("ns:").clock(clock).build();
+    RedisLimitStore store = RedisLimitStore.builder(CLUSTER.connection()).keyPrefix("ns:")
+        .clock(clock).timeSource(TimeSource.LOCAL).build();
     // Enough identifiers to reach every master; the first call meets NOSCRIPT, and the load reaches all.
     for (int i = 0; i < 30; i++) {
       assertThat(store.acquire(policy, "k" + i, 1, null).remaining()).isEqualTo(1);

@@ -33,7 +33,7 @@ class RedisClusterLimitStoreIT extends LimitStoreContract {
   protected LimitStore newStore(ManualClock clock) {
     return RedisLimitStore.builder(CLUSTER.connection())
         .keyPrefix("cit" + STORES.incrementAndGet() + ":")
-        .clock(clock)
+        .clock(clock).timeSource(TimeSource.LOCAL)
         .build();
   }
 }

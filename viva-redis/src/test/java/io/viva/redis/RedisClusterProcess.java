@@ -25,20 +25,31 @@ import org.junit.jupiter.api.extension.ExtensionContext;
 
 /**
  * A throwaway three-master Redis Cluster (three {@code redis-server}s from the PATH, joined with
- * {@code redis-cli --cluster create}, no replicas, persistence off) for a test class; killed after
- * it. Use like {@link RedisServerProcess}: as a JUnit extension, and from jqwik's container hooks
- * through {@link #start()} and {@link #stop()}, which are counted.
+ * {@code redis-cli --cluster create}, persistence off; no replicas, or one per master) for a test
+ * class; killed after it. Use like {@link RedisServerProcess}: as a JUnit extension, and from
+ * jqwik's container hooks through {@link #start()} and {@link #stop()}, which are counted.
  */
 final class RedisClusterProcess implements BeforeAllCallback, AfterAllCallback {
 
-  static final int NODES = 3;
+  static final int MASTERS = 3;
 
+  private final int replicas;
   private final List<Process> processes = new ArrayList<>();
   private final List<Integer> ports = new ArrayList<>();
   private Path dir;
   private RedisClusterClient client;
   private StatefulRedisClusterConnection<String, String> connection;
   private int users;
+
+  /** Three masters, no replicas. */
+  RedisClusterProcess() {
+    this(0);
+  }
+
+  /** Three masters with {@code replicas} replicas each, and a short node timeout (1 s) for quick failovers. */
+  RedisClusterProcess(int replicas) {
+    this.replicas = replicas;
+  }
 
   @Override
   public void beforeAll(ExtensionContext context) throws Exception {
@@ -57,27 +68,32 @@ final class RedisClusterProcess implements BeforeAllCallback, AfterAllCallback {
     }
     try {
       dir = Files.createTempDirectory("viva-cluster");
-      for (int i = 0; i < NODES; i++) {
+      int nodes = MASTERS * (1 + replicas);
+      for (int i = 0; i < nodes; i++) {
         int port = freePort();
         ports.add(port);
         processes.add(new ProcessBuilder("redis-server", "--port", Integer.toString(port), "--bind", "127.0.0.1",
             "--cluster-enabled", "yes", "--cluster-config-file", dir.resolve("nodes-" + port + ".conf").toString(),
+            "--cluster-node-timeout", replicas > 0 ? "1000" : "15000",
             "--dir", dir.toString(), "--save", "", "--appendonly", "no")
             .redirectErrorStream(true)
             .redirectOutput(new File("target/redis-cluster-" + port + ".log"))
             .start());
       }
-      for (int i = 0; i < NODES; i++) {
+      for (int i = 0; i < nodes; i++) {
         awaitAccepting(processes.get(i), ports.get(i));
       }
       List<String> create = new ArrayList<>(List.of("redis-cli", "--cluster", "create"));
       for (int port : ports) {
         create.add("127.0.0.1:" + port);
       }
-      create.addAll(List.of("--cluster-replicas", "0", "--cluster-yes"));
+      create.addAll(List.of("--cluster-replicas", Integer.toString(replicas), "--cluster-yes"));
       run(create);
       for (int port : ports) {
         awaitClusterOk(port);
+      }
+      if (replicas > 0) {
+        awaitReplicasInSync();
       }
       client = RedisClusterClient.create(RedisURI.builder().withHost("127.0.0.1").withPort(ports.get(0))
           .withTimeout(Duration.ofSeconds(10)).build());
@@ -140,6 +156,66 @@ final class RedisClusterProcess implements BeforeAllCallback, AfterAllCallback {
       Thread.sleep(50);
     }
     throw new IllegalStateException("cluster not ok on port " + port + ": " + info);
+  }
+
+  private void awaitReplicasInSync() throws Exception {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+    for (int port : ports) {
+      String info = cli(port, "info", "replication");
+      while (info.contains("role:slave") && !info.contains("master_link_status:up")) {
+        if (System.nanoTime() > deadline) {
+          throw new IllegalStateException("replica on port " + port + " not in sync: " + info);
+        }
+        Thread.sleep(50);
+        info = cli(port, "info", "replication");
+      }
+    }
+  }
+
+  /** Runs redis-cli against one node and returns its output. */
+  static String cli(int port, String... args) throws Exception {
+    List<String> command = new ArrayList<>(List.of("redis-cli", "-h", "127.0.0.1", "-p", Integer.toString(port)));
+    command.addAll(List.of(args));
+    return run(command);
+  }
+
+  /** The port of the master serving {@code slot}, from the view of the node on {@code askPort}. */
+  static int masterOf(int askPort, int slot) throws Exception {
+    for (String line : cli(askPort, "cluster", "nodes").split("\n")) {
+      String[] f = line.trim().split(" ");
+      if (f.length < 9 || !f[2].contains("master") || f[2].contains("fail")) {
+        continue;
+      }
+      for (int i = 8; i < f.length; i++) {
+        String range = f[i];
+        if (range.startsWith("[")) {
+          continue;
+        }
+        int dash = range.indexOf('-');
+        int from = Integer.parseInt(dash < 0 ? range : range.substring(0, dash));
+        int to = dash < 0 ? from : Integer.parseInt(range.substring(dash + 1));
+        if (slot >= from && slot <= to) {
+          return port(f[1]);
+        }
+      }
+    }
+    throw new IllegalStateException("no master serves slot " + slot);
+  }
+
+  /** The node id of the node on {@code port}. */
+  static String nodeId(int port) throws Exception {
+    return cli(port, "cluster", "myid").trim();
+  }
+
+  private static int port(String address) {
+    // 127.0.0.1:30001@40001
+    String hostPort = address.contains("@") ? address.substring(0, address.indexOf('@')) : address;
+    return Integer.parseInt(hostPort.substring(hostPort.lastIndexOf(':') + 1));
+  }
+
+  /** Kills the node on {@code port} (SIGKILL). */
+  synchronized void kill(int port) throws Exception {
+    processes.get(ports.indexOf(port)).destroyForcibly().waitFor(10, TimeUnit.SECONDS);
   }
 
   private static String run(List<String> command) throws Exception {

@@ -95,7 +95,7 @@ class RedisDifferentialIT {
     ManualClock referenceClock = ManualClock.at(start);
     Policy policy = Policy.builder("diff").limits(timeline.limits()).idempotencyTtl(Duration.ofMillis(500)).build();
     try (LimitStore store = RedisLimitStore.builder(REDIS.connection())
-            .keyPrefix("wide" + RUNS.incrementAndGet() + ":").clock(clock).build();
+            .keyPrefix("wide" + RUNS.incrementAndGet() + ":").clock(clock).timeSource(TimeSource.LOCAL).build();
         // The reference keeps idle keys far longer than any limit's window: a key it drops once
         // its state has lapsed would otherwise be missed when these timelines step the clock back
         // (the engine's idle sweep assumes time does not go backwards; Redis's PEXPIRE runs on

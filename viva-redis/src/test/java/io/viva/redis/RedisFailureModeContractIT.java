@@ -35,7 +35,7 @@ class RedisFailureModeContractIT extends LimitStoreContract {
   protected LimitStore newStore(ManualClock clock) {
     return RedisLimitStore.builder(REDIS.connection())
         .keyPrefix("fmc" + STORES.incrementAndGet() + ":")
-        .clock(clock)
+        .clock(clock).timeSource(TimeSource.LOCAL)
         .failureMode(FailureMode.FAIL_CLOSED)
         .decisionTimeout(Duration.ofSeconds(10))
         .build();

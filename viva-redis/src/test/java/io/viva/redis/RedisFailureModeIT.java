@@ -41,7 +41,8 @@ class RedisFailureModeIT {
 
   @Test
   void withoutAFailureModeErrorsReachTheCaller() {
-    RedisLimitStore store = RedisLimitStore.builder(REDIS.client()).keyPrefix("strict:").clock(clock).build();
+    RedisLimitStore store = RedisLimitStore.builder(REDIS.client()).keyPrefix("strict:")
+        .clock(clock).timeSource(TimeSource.LOCAL).build();
     assertThat(store.failureMode()).isNull();
     store.close(); // closes the store's own connection: every call now fails
     org.assertj.core.api.Assertions.assertThatThrownBy(() -> store.acquire(policy, "k", 1, null))
@@ -54,7 +55,8 @@ class RedisFailureModeIT {
     String prefix = "fm-" + mode + ":";
     // A timeout above the default, so that a slow first call (script load, cold JIT) on a busy
     // machine does not fall back where the test expects Redis.
-    try (RedisLimitStore store = RedisLimitStore.builder(REDIS.client()).keyPrefix(prefix).clock(clock)
+    try (RedisLimitStore store = RedisLimitStore.builder(REDIS.client()).keyPrefix(prefix)
+        .clock(clock).timeSource(TimeSource.LOCAL)
         .failureMode(mode).decisionTimeout(Duration.ofMillis(500)).build()) {
       assertThat(acquire(store, "k").remaining()).isEqualTo(2);
       assertThat(store.isHealthy()).isTrue();
@@ -113,7 +115,8 @@ class RedisFailureModeIT {
 
   @Test
   void answersWithinTheTimeoutWhenRedisDoesNotReply() throws Exception {
-    try (RedisLimitStore store = RedisLimitStore.builder(REDIS.client()).keyPrefix("slow:").clock(clock)
+    try (RedisLimitStore store = RedisLimitStore.builder(REDIS.client()).keyPrefix("slow:")
+        .clock(clock).timeSource(TimeSource.LOCAL)
         .failureMode(FailureMode.FAIL_CLOSED).build()) {
       // Warm up (script load, JIT) until a decision comes from Redis within the default 50 ms.
       AtomicInteger attempt = new AtomicInteger();
@@ -133,7 +136,8 @@ class RedisFailureModeIT {
   /** The breaker opens after the threshold and skips Redis; a probe after the cool-down closes it. */
   @Test
   void opensTheBreakerThenProbes() throws Exception {
-    try (RedisLimitStore store = RedisLimitStore.builder(REDIS.client()).keyPrefix("probe:").clock(clock)
+    try (RedisLimitStore store = RedisLimitStore.builder(REDIS.client()).keyPrefix("probe:")
+        .clock(clock).timeSource(TimeSource.LOCAL)
         .failureMode(FailureMode.FAIL_OPEN).failureThreshold(2).coolDown(Duration.ofMillis(200)).build()) {
       REDIS.connection().sync().clientPause(600);
       acquire(store, "k");

@@ -24,7 +24,8 @@ class RedisLimitStoreFeaturesIT {
   private final ManualClock clock = ManualClock.at(Instant.parse("2026-01-15T10:00:00Z"));
 
   private RedisLimitStore store(String prefix) {
-    return RedisLimitStore.builder(REDIS.connection()).keyPrefix(prefix).clock(clock).build();
+    return RedisLimitStore.builder(REDIS.connection()).keyPrefix(prefix)
+        .clock(clock).timeSource(TimeSource.LOCAL).build();
   }
 
   @Test
@@ -50,14 +51,14 @@ class RedisLimitStoreFeaturesIT {
     RedisCommands<String, String> redis = REDIS.connection().sync();
     List<String> keys = redis.keys("layout:*");
     assertThat(keys).containsExactlyInAnyOrder(
-        "layout:{3:api:user:7}:token_bucket:10:1000000:10",
-        "layout:{3:api:user:7}:sliding_log:100:60000000:100",
-        "layout:{3:api:user:7}:sliding_log:100:60000000:100#2",
-        "layout:{3:api:user:7}:idem");
+        "layout:{3:api:user:7}:v1:token_bucket:10:1000000:10",
+        "layout:{3:api:user:7}:v1:sliding_log:100:60000000:100",
+        "layout:{3:api:user:7}:v1:sliding_log:100:60000000:100#2",
+        "layout:{3:api:user:7}:v1:idem");
     assertThat(keys.stream().map(SlotHash::getSlot).distinct()).hasSize(1);
     // Token bucket: 1 of 10 tokens refills in 100 ms; plus the store's grace second.
-    assertThat(redis.pttl("layout:{3:api:user:7}:token_bucket:10:1000000:10")).isBetween(1_000L, 1_100L);
-    assertThat(redis.pttl("layout:{3:api:user:7}:sliding_log:100:60000000:100")).isBetween(60_000L, 61_000L);
+    assertThat(redis.pttl("layout:{3:api:user:7}:v1:token_bucket:10:1000000:10")).isBetween(1_000L, 1_100L);
+    assertThat(redis.pttl("layout:{3:api:user:7}:v1:sliding_log:100:60000000:100")).isBetween(60_000L, 61_000L);
     store.reset(policy, "user:7");
     assertThat(redis.keys("layout:*")).isEmpty();
   }

@@ -34,7 +34,7 @@ class RedisLimitStoreIT extends LimitStoreContract {
   protected LimitStore newStore(ManualClock clock) {
     return RedisLimitStore.builder(REDIS.connection())
         .keyPrefix("it" + STORES.incrementAndGet() + ":")
-        .clock(clock)
+        .clock(clock).timeSource(TimeSource.LOCAL)
         .build();
   }
 }

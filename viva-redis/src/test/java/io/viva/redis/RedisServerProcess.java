@@ -8,6 +8,7 @@ import java.io.IOException;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.extension.AfterAllCallback;
 import org.junit.jupiter.api.extension.BeforeAllCallback;
@@ -22,15 +23,47 @@ import org.junit.jupiter.api.extension.ExtensionContext;
  * class with properties also calls {@link #start()} and {@link #stop()} from jqwik's
  * {@code @BeforeContainer} and {@code @AfterContainer}. Starts and stops are counted, so the
  * server runs while either engine needs it.
+ *
+ * <p>Published in viva-redis's test jar: other modules start one with {@link #started()} and
+ * stop it with {@link #close()}.
  */
-final class RedisServerProcess implements BeforeAllCallback, AfterAllCallback {
+public final class RedisServerProcess implements BeforeAllCallback, AfterAllCallback, AutoCloseable {
 
   private Process process;
+  private final int fixedPort;
   private int port;
   private RedisClient client;
   private StatefulRedisConnection<String, String> connection;
 
   private int users;
+
+  /** A server on a free port, started by {@link #start()} (or as an extension). */
+  public RedisServerProcess() {
+    this(0);
+  }
+
+  private RedisServerProcess(int port) {
+    this.fixedPort = port;
+  }
+
+  /** A server on a free port, already started. */
+  public static RedisServerProcess started() throws Exception {
+    return started(0);
+  }
+
+  /** A server on {@code port} (0: a free one), already started. */
+  public static RedisServerProcess started(int port) throws Exception {
+    RedisServerProcess server = new RedisServerProcess(port);
+    server.start();
+    return server;
+  }
+
+  /** A port free right now. */
+  public static int freePort() throws IOException {
+    try (ServerSocket socket = new ServerSocket(0)) {
+      return socket.getLocalPort();
+    }
+  }
 
   @Override
   public void beforeAll(ExtensionContext context) throws Exception {
@@ -43,13 +76,11 @@ final class RedisServerProcess implements BeforeAllCallback, AfterAllCallback {
   }
 
   /** Starts the server unless it is running. */
-  synchronized void start() throws Exception {
+  public synchronized void start() throws Exception {
     if (users++ > 0) {
       return;
     }
-    try (ServerSocket socket = new ServerSocket(0)) {
-      port = socket.getLocalPort();
-    }
+    port = fixedPort > 0 ? fixedPort : freePort();
     launch();
     client = RedisClient.create(RedisURI.builder().withHost("127.0.0.1").withPort(port)
         .withTimeout(Duration.ofSeconds(10)).build());
@@ -57,6 +88,7 @@ final class RedisServerProcess implements BeforeAllCallback, AfterAllCallback {
   }
 
   private void launch() throws Exception {
+    new File("target").mkdirs();
     process = new ProcessBuilder("redis-server", "--port", Integer.toString(port), "--bind", "127.0.0.1",
         "--save", "", "--appendonly", "no")
         .redirectErrorStream(true)
@@ -76,17 +108,17 @@ final class RedisServerProcess implements BeforeAllCallback, AfterAllCallback {
   }
 
   /** Kills the server (SIGKILL: an outage, not a shutdown); clients stay, reconnecting. */
-  synchronized void kill() throws Exception {
+  public synchronized void kill() throws Exception {
     process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
   }
 
   /** Starts a fresh, empty server on the same port after {@link #kill()}. */
-  synchronized void restart() throws Exception {
+  public synchronized void restart() throws Exception {
     launch();
   }
 
   /** The server's port. */
-  synchronized int port() {
+  public synchronized int port() {
     return port;
   }
 
@@ -100,7 +132,7 @@ final class RedisServerProcess implements BeforeAllCallback, AfterAllCallback {
   }
 
   /** Stops the server when its last user is done. */
-  synchronized void stop() throws Exception {
+  public synchronized void stop() throws Exception {
     if (--users > 0) {
       return;
     }
@@ -122,12 +154,35 @@ final class RedisServerProcess implements BeforeAllCallback, AfterAllCallback {
   }
 
   /** The client, for tests that open their own connections. */
-  synchronized RedisClient client() {
+  public synchronized RedisClient client() {
     return client;
   }
 
   /** A shared connection to the server. */
-  synchronized StatefulRedisConnection<String, String> connection() {
+  public synchronized StatefulRedisConnection<String, String> connection() {
     return connection;
+  }
+
+  /** The server's URL. */
+  public synchronized String url() {
+    return "redis://127.0.0.1:" + port;
+  }
+
+  /** The keys matching {@code pattern} (KEYS; fine for a test's few keys). */
+  public List<String> keys(String pattern) {
+    return connection().sync().keys(pattern);
+  }
+
+  /** {@link #stop()}. */
+  @Override
+  public void close() {
+    try {
+      stop();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted while stopping redis-server", e);
+    } catch (Exception e) {
+      throw new IllegalStateException("stopping redis-server failed", e);
+    }
   }
 }

@@ -31,7 +31,9 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  *   <li>{@code rate_limit_check_duration_seconds{namespace}}: the engine's decision time, a histogram</li>
  *   <li>{@code rate_limit_active_keys}: keys with state in the in-memory store (absent with Redis)</li>
  *   <li>{@code viva_store_degraded}, {@code viva_store_fallbacks_total}, {@code viva_store_failures_total},
- *       {@code viva_store_failure_mode{mode}}: the Redis store's health (absent in memory)</li>
+ *       {@code viva_store_failure_mode{mode}}: the Redis store's health (absent in memory);
+ *       {@code viva_store_short_circuits_total}: denials answered by the Redis store's local
+ *       short-circuit without a round trip</li>
  *   <li>{@code api_requests_total{route,method,status}}</li>
  *   <li>{@code viva_config_reloads_total{result,source}}; {@code viva_policies} (namespaces loaded)</li>
  *   <li>JVM and process metrics ({@code jvm_*}, {@code process_*}, {@code system_*})</li>
@@ -83,6 +85,9 @@ final class Metrics implements AutoCloseable {
       Gauge.builder("viva_store_failure_mode", () -> 1).tag("mode", redis.failureMode())
           .description("The Redis store's failure mode (label mode: local, fail_open or fail_closed); always 1")
           .strongReference(true).register(registry);
+      FunctionCounter.builder("viva_store_short_circuits", redis, RedisBackend::shortCircuitCount)
+          .description("Denials answered by the Redis store's local short-circuit, without a round trip to Redis")
+          .register(registry);
     } else {
       Gauge.builder("rate_limit_active_keys", store, s -> Math.max(0, s.keyCount()))
           .description("Keys holding rate limit state in the store")

@@ -51,6 +51,29 @@ final class ObservedLimitStore implements LimitStore {
   }
 
   @Override
+  public java.util.List<CompletionStage<Decision>> acquireAllAsync(java.util.List<Request> requests) {
+    // The wrapped store's batch (one pipeline on Redis), each result counted as it completes.
+    java.util.List<CompletionStage<Decision>> stages = store.acquireAllAsync(requests);
+    java.util.List<CompletionStage<Decision>> out = new java.util.ArrayList<>(stages.size());
+    for (int i = 0; i < stages.size(); i++) {
+      Request r = requests.get(i);
+      CompletionStage<Decision> stage = stages.get(i);
+      if (r.cost() == 0) {
+        out.add(stage);
+      } else if (stage instanceof CompletableFuture<Decision> f && f.isDone() && !f.isCompletedExceptionally()) {
+        traffic.record(r.policy().name(), r.key(), f.join().allowed());
+        out.add(f);
+      } else {
+        out.add(stage.thenApply(d -> {
+          traffic.record(r.policy().name(), r.key(), d.allowed());
+          return d;
+        }));
+      }
+    }
+    return out;
+  }
+
+  @Override
   public void reset(Policy policy, String key) {
     store.reset(policy, key);
   }

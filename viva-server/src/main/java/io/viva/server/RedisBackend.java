@@ -1,11 +1,9 @@
 package io.viva.server;
 
 import io.lettuce.core.AbstractRedisClient;
-import io.lettuce.core.ClientOptions;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.RedisURI;
-import io.lettuce.core.SocketOptions;
-import io.lettuce.core.cluster.ClusterClientOptions;
+import io.lettuce.core.resource.ClientResources;
 import io.lettuce.core.cluster.RedisClusterClient;
 import io.viva.core.Clock;
 import io.viva.core.Decision;
@@ -14,7 +12,9 @@ import io.viva.core.Limit;
 import io.viva.core.LimitStore;
 import io.viva.core.Policy;
 import io.viva.redis.FailureMode;
+import io.viva.redis.RedisClients;
 import io.viva.redis.RedisLimitStore;
+import io.viva.redis.TimeSource;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -46,6 +46,7 @@ final class RedisBackend implements LimitStore {
   private final Clock clock;
   private final FailureMode mode;
   private final AbstractRedisClient client;
+  private final ClientResources resources;
   private final InMemoryLimitStore local;
   private final ScheduledExecutorService retry;
   private final LongAdder failures = new LongAdder();
@@ -58,19 +59,15 @@ final class RedisBackend implements LimitStore {
     this.clock = clock;
     this.mode = FailureMode.valueOf(settings.failureMode().toUpperCase(Locale.ROOT));
     this.local = mode == FailureMode.LOCAL ? InMemoryLimitStore.builder().clock(clock).build() : null;
-    SocketOptions socket = SocketOptions.builder().connectTimeout(CONNECT_TIMEOUT).build();
+    resources = RedisClients.resources();
     if (settings.cluster()) {
       List<RedisURI> seeds = new ArrayList<>();
       for (String node : settings.clusterNodes()) {
         seeds.add(RedisURI.create(node.contains("://") ? node : "redis://" + node));
       }
-      RedisClusterClient c = RedisClusterClient.create(seeds);
-      c.setOptions(ClusterClientOptions.builder().socketOptions(socket).build());
-      client = c;
+      client = RedisClients.cluster(resources, seeds, CONNECT_TIMEOUT);
     } else {
-      RedisClient c = RedisClient.create(RedisURI.create(settings.url()));
-      c.setOptions(ClientOptions.builder().socketOptions(socket).build());
-      client = c;
+      client = RedisClients.standalone(resources, RedisURI.create(settings.url()), CONNECT_TIMEOUT);
     }
     retry = Executors.newSingleThreadScheduledExecutor(r -> {
       Thread t = new Thread(r, "viva-redis-connect");
@@ -97,9 +94,12 @@ final class RedisBackend implements LimitStore {
       RedisLimitStore.Builder b = settings.cluster()
           ? RedisLimitStore.builder((RedisClusterClient) client) : RedisLimitStore.builder((RedisClient) client);
       store = b.keyPrefix(settings.keyPrefix()).clock(clock).failureMode(mode)
+          .timeSource("local".equals(settings.clock()) ? TimeSource.LOCAL : TimeSource.REDIS)
+          .formatVersion(settings.formatVersion()).shortCircuitKeys(settings.shortCircuitKeys())
           .decisionTimeout(settings.timeout()).build();
-      LOG.info("redis store connected: {} (key prefix \"{}\", failure mode {}, timeout {})", where(),
-          settings.keyPrefix(), settings.failureMode(), DurationParser.format(settings.timeout()));
+      LOG.info("redis store connected: {} (key prefix \"{}\", failure mode {}, timeout {}, clock {}, short-circuit {})",
+          where(), settings.keyPrefix(), settings.failureMode(), DurationParser.format(settings.timeout()),
+          settings.clock(), settings.shortCircuitKeys() > 0 ? settings.shortCircuitKeys() + " keys" : "off");
       return true;
     } catch (RuntimeException e) {
       failures.increment();
@@ -159,6 +159,18 @@ final class RedisBackend implements LimitStore {
         : CompletableFuture.completedFuture(fallback(policy, key, cost, idempotencyKey));
   }
 
+  @Override
+  public List<CompletionStage<Decision>> acquireAllAsync(List<Request> requests) {
+    RedisLimitStore s = store;
+    return s != null ? s.acquireAllAsync(requests) : LimitStore.super.acquireAllAsync(requests);
+  }
+
+  /** Decisions denied by the store's local short-circuit. */
+  long shortCircuitCount() {
+    RedisLimitStore s = store;
+    return s == null ? 0 : s.shortCircuitCount();
+  }
+
   /** What {@link RedisLimitStore} answers on a failure, for the time before the first connection. */
   private Decision fallback(Policy policy, String key, long cost, String idempotencyKey) {
     fallbacks.increment();
@@ -210,6 +222,7 @@ final class RedisBackend implements LimitStore {
       local.close();
     }
     client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
+    resources.shutdown(0, 2, TimeUnit.SECONDS);
   }
 
   @Override

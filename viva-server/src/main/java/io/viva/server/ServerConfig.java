@@ -39,6 +39,9 @@ import java.util.Set;
  *   key_prefix: "viva:"            # REDIS_KEY_PREFIX
  *   failure_mode: local            # REDIS_FAILURE_MODE; fail_open, fail_closed or local
  *   timeout: 50ms                  # REDIS_TIMEOUT; per decision
+ *   clock: redis                   # REDIS_CLOCK; redis (Redis TIME) or local (this process's clock)
+ *   short_circuit_keys: 0          # REDIS_SHORT_CIRCUIT_KEYS; remembered denials, 0 = off
+ *   format_version: 1              # REDIS_FORMAT_VERSION; stored-state format
  * policies:
  *   - {namespace: default, algorithm: token_bucket, limit: 100, window: 1m}
  * envoy:                           # see EnvoySettings
@@ -61,7 +64,9 @@ public final class ServerConfig {
       "graceful_shutdown_timeout", "mode", "admin_token", "log_level", "access_log", "max_batch_size",
       "event_loops", "max_keys", "store");
   private static final Set<String> REDIS_KEYS = Set.of("url", "addr", "cluster_nodes", "key_prefix", "failure_mode",
-      "timeout");
+      "timeout", "clock", "short_circuit_keys", "format_version");
+  static final long MAX_SHORT_CIRCUIT_KEYS = 100_000_000L;
+  static final List<String> REDIS_CLOCKS = List.of("redis", "local");
   static final List<String> FAILURE_MODES = List.of("fail_open", "fail_closed", "local");
 
   private final String host;
@@ -347,7 +352,8 @@ public final class ServerConfig {
    * Where and how to reach Redis: exactly one of {@code url} (standalone or Sentinel, a Lettuce
    * URI) and {@code clusterNodes} (Cluster seeds, {@code host:port} or URIs) is set.
    */
-  record Redis(String url, List<String> clusterNodes, String keyPrefix, String failureMode, Duration timeout) {
+  record Redis(String url, List<String> clusterNodes, String keyPrefix, String failureMode, Duration timeout,
+      String clock, long shortCircuitKeys, int formatVersion) {
     boolean cluster() {
       return clusterNodes != null;
     }
@@ -420,6 +426,9 @@ public final class ServerConfig {
       l.redisKeyPrefix = redis.keyPrefix();
       l.redisFailureMode = redis.failureMode();
       l.redisTimeout = redis.timeout();
+      l.redisClock = redis.clock();
+      l.redisShortCircuitKeys = redis.shortCircuitKeys();
+      l.redisFormatVersion = redis.formatVersion();
     }
     return l;
   }
@@ -453,7 +462,9 @@ public final class ServerConfig {
       diffs.add("store");
     }
     if ((fileServer.redisUrl != null || fileServer.redisAddr != null || fileServer.redisClusterNodes != null
-        || fileServer.redisKeyPrefix != null || fileServer.redisFailureMode != null || fileServer.redisTimeout != null)) {
+        || fileServer.redisKeyPrefix != null || fileServer.redisFailureMode != null || fileServer.redisTimeout != null
+        || fileServer.redisClock != null || fileServer.redisShortCircuitKeys != null
+        || fileServer.redisFormatVersion != null)) {
       Layer probe = new Layer();
       probe.store = "redis";
       probe.apply(now);
@@ -497,6 +508,9 @@ public final class ServerConfig {
     String redisKeyPrefix;
     String redisFailureMode;
     Duration redisTimeout;
+    String redisClock;
+    Long redisShortCircuitKeys;
+    Integer redisFormatVersion;
     /** Where mode was set, for its error message. */
     String modeSource = "mode";
     /** DOWNSTREAM_URL: the gateway's default upstream. */
@@ -552,6 +566,9 @@ public final class ServerConfig {
       redisKeyPrefix = o.redisKeyPrefix != null ? o.redisKeyPrefix : redisKeyPrefix;
       redisFailureMode = o.redisFailureMode != null ? o.redisFailureMode : redisFailureMode;
       redisTimeout = o.redisTimeout != null ? o.redisTimeout : redisTimeout;
+      redisClock = o.redisClock != null ? o.redisClock : redisClock;
+      redisShortCircuitKeys = o.redisShortCircuitKeys != null ? o.redisShortCircuitKeys : redisShortCircuitKeys;
+      redisFormatVersion = o.redisFormatVersion != null ? o.redisFormatVersion : redisFormatVersion;
     }
 
     /** The Redis settings when the store is Redis, else null; {@link #check()} has validated them. */
@@ -565,7 +582,9 @@ public final class ServerConfig {
       }
       return new Redis(redisClusterNodes != null ? null : url, redisClusterNodes,
           redisKeyPrefix != null ? redisKeyPrefix : "viva:", redisFailureMode != null ? redisFailureMode : "local",
-          redisTimeout != null ? redisTimeout : Duration.ofMillis(50));
+          redisTimeout != null ? redisTimeout : Duration.ofMillis(50), redisClock != null ? redisClock : "redis",
+          redisShortCircuitKeys != null ? redisShortCircuitKeys : 0,
+          redisFormatVersion != null ? redisFormatVersion : io.viva.redis.RedisLimitStore.FORMAT_VERSION);
     }
 
     private void checkRedis() throws ConfigException {
@@ -638,6 +657,16 @@ public final class ServerConfig {
       }
       if (!(v = ConfigTree.get(redis, "timeout")).isMissingNode()) {
         redisTimeout = positive(ConfigTree.duration(v, "redis.timeout", "ms"), "redis.timeout");
+      }
+      if (!(v = ConfigTree.get(redis, "clock")).isMissingNode()) {
+        redisClock = redisClock(ConfigTree.string(v, "redis.clock"), "redis.clock");
+      }
+      if (!(v = ConfigTree.get(redis, "short_circuit_keys")).isMissingNode()) {
+        redisShortCircuitKeys = ConfigTree.integer(v, "redis.short_circuit_keys", 0, MAX_SHORT_CIRCUIT_KEYS);
+      }
+      if (!(v = ConfigTree.get(redis, "format_version")).isMissingNode()) {
+        redisFormatVersion = formatVersion(ConfigTree.integer(v, "redis.format_version", 1, Integer.MAX_VALUE),
+            "redis.format_version");
       }
     }
 
@@ -717,6 +746,23 @@ public final class ServerConfig {
             + ")");
       }
       return m;
+    }
+
+    private static String redisClock(String v, String source) throws ConfigException {
+      String c = v.trim().toLowerCase(Locale.ROOT);
+      if (!REDIS_CLOCKS.contains(c)) {
+        throw new ConfigException(source + ": \"" + v + "\" (expected: redis, to decide by Redis TIME, or local,"
+            + " to decide by this process's clock)");
+      }
+      return c;
+    }
+
+    private static int formatVersion(long v, String source) throws ConfigException {
+      if (v != io.viva.redis.RedisLimitStore.FORMAT_VERSION) {
+        throw new ConfigException(source + ": " + v + " (expected: " + io.viva.redis.RedisLimitStore.FORMAT_VERSION
+            + ", the only stored-state format this version knows)");
+      }
+      return (int) v;
     }
 
     private static Duration positive(Duration d, String source) throws ConfigException {
@@ -868,6 +914,16 @@ public final class ServerConfig {
       }
       if ((v = env(env, "REDIS_FAILURE_MODE")) != null) {
         l.redisFailureMode = failureMode(v, "REDIS_FAILURE_MODE");
+      }
+      if ((v = env(env, "REDIS_CLOCK")) != null) {
+        l.redisClock = redisClock(v, "REDIS_CLOCK");
+      }
+      if ((v = env(env, "REDIS_SHORT_CIRCUIT_KEYS")) != null) {
+        l.redisShortCircuitKeys = number(v, "REDIS_SHORT_CIRCUIT_KEYS", 0, MAX_SHORT_CIRCUIT_KEYS);
+      }
+      if ((v = env(env, "REDIS_FORMAT_VERSION")) != null) {
+        l.redisFormatVersion = formatVersion(number(v, "REDIS_FORMAT_VERSION", 1, Integer.MAX_VALUE),
+            "REDIS_FORMAT_VERSION");
       }
       if ((v = env(env, "REDIS_TIMEOUT")) != null) {
         try {

@@ -1,5 +1,6 @@
 package io.viva.server;
 
+import io.viva.redis.RedisServerProcess;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.IOException;
@@ -159,7 +160,7 @@ class DashboardBrowserIT {
 
   @Test
   void showsABannerWhenRedisIsDown() throws Exception {
-    int port = RedisServer.freePort();
+    int port = RedisServerProcess.freePort();
     String config = """
         server:
           admin_token: %s

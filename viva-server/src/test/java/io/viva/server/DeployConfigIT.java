@@ -1,5 +1,6 @@
 package io.viva.server;
 
+import io.viva.redis.RedisServerProcess;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
@@ -85,7 +86,7 @@ class DeployConfigIT {
       await().atMost(Duration.ofSeconds(20)).until(() -> t.get("/metrics").body().contains("jvm_gc_pause_seconds_count"));
       scraped.addAll(names(t.get("/metrics").body()));
     }
-    try (RedisServer redis = RedisServer.start();
+    try (RedisServerProcess redis = RedisServerProcess.started();
         TestServer t = TestServer.start(RedisStoreIT.redisConfig(redis.url(), "fail_open", "2s"))) {
       t.post("/v1/check", "{\"identifier\":\"a\",\"namespace\":\"tiny\"}");
       scraped.addAll(names(t.get("/metrics").body()));

@@ -1,5 +1,6 @@
 package io.viva.server;
 
+import io.viva.redis.RedisServerProcess;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -249,7 +250,7 @@ class EnvoyRlsIT {
   @Test
   void tableWithRedis(@TempDir Path dir) throws Exception {
     ManualClock clock = ManualClock.at(T0);
-    try (RedisServer redis = RedisServer.start();
+    try (RedisServerProcess redis = RedisServerProcess.started();
         TestServer s = start(dir, clock, RedisStoreIT.redisConfig(redis.url(), "fail_closed", "5s"), false)) {
       runTable(s);
       assertThat(redis.keys("*")).isNotEmpty();

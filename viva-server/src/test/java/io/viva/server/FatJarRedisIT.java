@@ -2,6 +2,7 @@ package io.viva.server;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.viva.redis.RedisServerProcess;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -38,7 +39,7 @@ class FatJarRedisIT {
   void twoProcessesShareOneLimit() throws Exception {
     Path config = Files.createTempFile("viva-redis", ".yaml");
     Files.writeString(config, CONFIG);
-    try (RedisServer redis = RedisServer.start()) {
+    try (RedisServerProcess redis = RedisServerProcess.started()) {
       Proc one = Proc.start(config, redis.url());
       Proc two = Proc.start(config, redis.url());
       try {

@@ -1,5 +1,6 @@
 package io.viva.server;
 
+import io.viva.redis.RedisServerProcess;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
@@ -46,7 +47,7 @@ class FullModeProcessIT {
     Path config = dir.resolve("viva.yaml");
     Files.writeString(config, CONFIG);
     TestDatabase db = TestDatabase.create();
-    try (RedisServer redis = RedisServer.start()) {
+    try (RedisServerProcess redis = RedisServerProcess.started()) {
       Map<String, String> env = new HashMap<>();
       env.put("MODE", "full");
       env.put("ADMIN_TOKEN", FullModeIT.BOOT);

@@ -1,5 +1,6 @@
 package io.viva.server;
 
+import io.viva.redis.RedisServerProcess;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.util.Map;
@@ -10,7 +11,7 @@ class GatewayRedisIT {
 
   @Test
   void twoGatewaysOnOneRedisAdmitTheLimitOnceBetweenThem() throws Exception {
-    try (Upstream upstream = Upstream.start(); RedisServer redis = RedisServer.start()) {
+    try (Upstream upstream = Upstream.start(); RedisServerProcess redis = RedisServerProcess.started()) {
       String yaml = """
           policies:
             - {namespace: default, limit: 1000, window: 1h}

@@ -1,5 +1,6 @@
 package io.viva.server;
 
+import io.viva.redis.RedisServerProcess;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -322,7 +323,7 @@ class GrpcApiIT {
   /** With Redis, decisions complete later on Lettuce's threads: unary and stream answers still come back, in order. */
   @Test
   void redisStoreAnswersAsynchronouslyInOrder() throws Exception {
-    try (RedisServer redis = RedisServer.start();
+    try (RedisServerProcess redis = RedisServerProcess.started();
         TestServer s = TestServer.start(RedisStoreIT.redisConfig(redis.url(), "fail_closed", "5s")
             .withPoliciesForTest(TestServer.config(POLICIES).policies()), TestServer.options(ManualClock.at(T0)))) {
       ManagedChannel ch = ManagedChannelBuilder.forAddress("127.0.0.1", s.server.port()).usePlaintext().build();

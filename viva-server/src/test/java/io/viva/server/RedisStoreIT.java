@@ -5,6 +5,7 @@ import static org.awaitility.Awaitility.await;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.viva.core.ManualClock;
+import io.viva.redis.RedisServerProcess;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -31,6 +32,10 @@ class RedisStoreIT {
           algorithm: fixed_window
           limit: 500
           window: 1h
+        - namespace: shared_small
+          algorithm: fixed_window
+          limit: 2
+          window: 1h
         - namespace: shadowed
           algorithm: fixed_window
           limit: 1
@@ -43,6 +48,11 @@ class RedisStoreIT {
       """;
 
   static ServerConfig redisConfig(String url, String failureMode, String timeout) {
+    return redisConfig(url, failureMode, timeout, "");
+  }
+
+  /** With more lines under {@code redis:} (indented by four spaces). */
+  static ServerConfig redisConfig(String url, String failureMode, String timeout, String more) {
     return TestServer.config("""
         server:
           store: redis
@@ -50,7 +60,7 @@ class RedisStoreIT {
           url: %s
           failure_mode: %s
           timeout: %s
-        """.formatted(url, failureMode, timeout) + POLICIES);
+        """.formatted(url, failureMode, timeout) + more + POLICIES);
   }
 
   static String check(String identifier, String namespace) {
@@ -65,9 +75,10 @@ class RedisStoreIT {
   void answersLikeTheInMemoryStore() throws Exception {
     ManualClock memClock = ManualClock.at(Instant.parse("2026-01-15T10:00:00Z"));
     ManualClock redisClock = ManualClock.at(Instant.parse("2026-01-15T10:00:00Z"));
-    try (RedisServer redis = RedisServer.start();
+    try (RedisServerProcess redis = RedisServerProcess.started();
         TestServer mem = TestServer.start(TestServer.config(POLICIES), TestServer.options(memClock));
-        TestServer red = TestServer.start(redisConfig(redis.url(), "fail_closed", "5s"),
+        // The test's clock decides (clock: local), so both servers see one timeline.
+        TestServer red = TestServer.start(redisConfig(redis.url(), "fail_closed", "5s", "  clock: local\n"),
             TestServer.options(redisClock))) {
       List<String[]> requests = new ArrayList<>();
       for (int i = 0; i < 3; i++) {
@@ -125,7 +136,7 @@ class RedisStoreIT {
   /** Two servers on one Redis share the limit: 8 threads x 200 requests, alternating, admit exactly 500. */
   @Test
   void twoServersShareOneLimit() throws Exception {
-    try (RedisServer redis = RedisServer.start();
+    try (RedisServerProcess redis = RedisServerProcess.started();
         TestServer one = TestServer.start(redisConfig(redis.url(), "fail_closed", "10s"));
         TestServer two = TestServer.start(redisConfig(redis.url(), "fail_closed", "10s"))) {
       AtomicInteger allowed = new AtomicInteger();
@@ -163,10 +174,30 @@ class RedisStoreIT {
     }
   }
 
+  /** The short-circuit answers a hot key's denials locally, counted in a metric; decisions stay the same. */
+  @Test
+  void shortCircuitsDenialsOfAHotKey() throws Exception {
+    try (RedisServerProcess redis = RedisServerProcess.started();
+        TestServer server = TestServer.start(redisConfig(redis.url(), "fail_closed", "5s",
+            "  short_circuit_keys: 1000\n"))) {
+      List<Integer> statuses = new ArrayList<>();
+      for (int i = 0; i < 10; i++) {
+        statuses.add(server.post("/v1/check", check("hot", "shared_small")).status());
+      }
+      assertThat(statuses.subList(0, 2)).containsOnly(200);
+      assertThat(statuses.subList(2, 10)).containsOnly(429);
+      // The first denial came from Redis, the other seven from the short-circuit.
+      assertThat(server.metric("viva_store_short_circuits_total", "")).isEqualTo(7.0);
+      assertThat(server.post("/v1/check/batch", "{\"checks\":[" + check("hot", "shared_small") + "]}").json()
+          .get("results").get(0).get("allowed").asBoolean()).isFalse();
+      assertThat(server.metric("viva_store_short_circuits_total", "")).isEqualTo(8.0);
+    }
+  }
+
   /** Redis down at startup: the server starts, answers from memory (local), then switches to Redis once it is up. */
   @Test
   void startsWhileRedisIsDownThenUsesItOnceUp() throws Exception {
-    int port = RedisServer.freePort();
+    int port = RedisServerProcess.freePort();
     try (TestServer server = TestServer.start(redisConfig("redis://127.0.0.1:" + port, "local", "2s"))) {
       TestServer.Response ready = server.get("/health/ready");
       assertThat(ready.status()).isEqualTo(200);
@@ -180,7 +211,7 @@ class RedisStoreIT {
       assertThat(server.metric("viva_store_fallbacks_total", "")).isGreaterThanOrEqualTo(3.0);
       assertThat(server.metric("viva_store_failures_total", "")).isGreaterThanOrEqualTo(1.0);
 
-      try (RedisServer redis = RedisServer.start(port)) {
+      try (RedisServerProcess redis = RedisServerProcess.started(port)) {
         await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
           server.post("/v1/check", check("up", "tiny"));
           assertThat(redis.keys("viva:*up*")).isNotEmpty();

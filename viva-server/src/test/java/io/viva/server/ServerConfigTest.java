@@ -130,13 +130,14 @@ class ServerConfigTest {
     ServerConfig byUrl = ServerConfig.load(null, Map.of("REDIS_URL", "redis://:secret@cache:6380/2"));
     assertThat(byUrl.store()).isEqualTo("redis");
     assertThat(byUrl.redis()).isEqualTo(new ServerConfig.Redis("redis://:secret@cache:6380/2", null, "viva:", "local",
-        java.time.Duration.ofMillis(50)));
+        java.time.Duration.ofMillis(50), "redis", 0, 1));
     assertThat(byUrl.toString()).doesNotContain("secret");
 
     ServerConfig byAddr = ServerConfig.load(null, Map.of("REDIS_ADDR", "cache:6379", "REDIS_FAILURE_MODE", "FAIL_OPEN",
-        "REDIS_TIMEOUT", "120ms", "REDIS_KEY_PREFIX", "rl:"));
+        "REDIS_TIMEOUT", "120ms", "REDIS_KEY_PREFIX", "rl:", "REDIS_CLOCK", "Local", "REDIS_SHORT_CIRCUIT_KEYS", "5000",
+        "REDIS_FORMAT_VERSION", "1"));
     assertThat(byAddr.redis()).isEqualTo(new ServerConfig.Redis("redis://cache:6379", null, "rl:", "fail_open",
-        java.time.Duration.ofMillis(120)));
+        java.time.Duration.ofMillis(120), "local", 5000, 1));
 
     ServerConfig cluster = ServerConfig.load(file("""
         server:
@@ -145,7 +146,12 @@ class ServerConfigTest {
           cluster_nodes: "a:7000, b:7001"
           failure_mode: fail_closed
           timeout: 1s
+          clock: local
+          short_circuit_keys: 100
+          format_version: 1
         """), Map.of());
+    assertThat(cluster.redis().clock()).isEqualTo("local");
+    assertThat(cluster.redis().shortCircuitKeys()).isEqualTo(100);
     assertThat(cluster.redis().cluster()).isTrue();
     assertThat(cluster.redis().clusterNodes()).containsExactly("a:7000", "b:7001");
     assertThat(cluster.redis().failureMode()).isEqualTo("fail_closed");
@@ -180,6 +186,12 @@ class ServerConfigTest {
         .hasMessageContaining("redis.pool");
     assertThatThrownBy(() -> ServerConfig.load(file("redis:\n  timeout: soon\n  addr: h:1\n"), Map.of()))
         .hasMessageContaining("redis.timeout");
+    assertThatThrownBy(() -> ServerConfig.load(null, Map.of("REDIS_ADDR", "h:1", "REDIS_CLOCK", "ntp")))
+        .hasMessageStartingWith("REDIS_CLOCK: \"ntp\" (expected: redis");
+    assertThatThrownBy(() -> ServerConfig.load(null, Map.of("REDIS_ADDR", "h:1", "REDIS_SHORT_CIRCUIT_KEYS", "-1")))
+        .hasMessageStartingWith("REDIS_SHORT_CIRCUIT_KEYS: \"-1\" (expected: an integer from 0");
+    assertThatThrownBy(() -> ServerConfig.load(null, Map.of("REDIS_ADDR", "h:1", "REDIS_FORMAT_VERSION", "2")))
+        .hasMessageStartingWith("REDIS_FORMAT_VERSION: 2 (expected: 1");
   }
 
   @Test

@@ -1,5 +1,6 @@
 package io.viva.server;
 
+import io.viva.redis.RedisServerProcess;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
@@ -24,7 +25,7 @@ class SharedTrafficIT {
 
   @Test
   void offendersAndCountsAreMergedOverInstances() throws Exception {
-    try (RedisServer redis = RedisServer.start();
+    try (RedisServerProcess redis = RedisServerProcess.started();
         TestServer a = TestServer.start(config(redis.url()));
         TestServer b = TestServer.start(config(redis.url()))) {
       deny(a, "alice", 5);            // the limit is shared: 2 allowed, 3 denied
@@ -56,7 +57,7 @@ class SharedTrafficIT {
 
   @Test
   void withRedisDownTheViewsAreThisInstancesAndSaySo() throws Exception {
-    int port = RedisServer.freePort();
+    int port = RedisServerProcess.freePort();
     try (TestServer t = TestServer.start(config("redis://127.0.0.1:" + port))) {
       deny(t, "x", 3);
       JsonNode top = t.get("/admin/top_offenders", "Authorization", AUTH).json();

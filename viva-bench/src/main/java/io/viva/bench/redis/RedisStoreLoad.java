@@ -13,6 +13,7 @@ import io.viva.core.Decision;
 import io.viva.core.Limit;
 import io.viva.core.Policy;
 import io.viva.redis.RedisLimitStore;
+import io.viva.redis.TimeSource;
 import java.lang.management.ManagementFactory;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -43,7 +44,8 @@ import org.HdrHistogram.Recorder;
  *
  * Both subjects use one token bucket of a huge capacity (10^9 per second), so nothing is denied
  * and every decision writes state. Keys cycle over {@code --keys} identifiers ({@code 1}: one hot
- * key). {@code --connections K} spreads the decisions over K Lettuce connections (default 1, as a
+ * key). {@code --clock redis|local}: the store's time source (default redis, as the server).
+ * {@code --connections K} spreads the decisions over K Lettuce connections (default 1, as a
  * store built on one {@code RedisClient} has). Prints one markdown table row.
  *
  * <pre>
@@ -71,6 +73,7 @@ public final class RedisStoreLoad {
   private final long rate;
   private final Duration duration;
   private final Duration warmup;
+  private final TimeSource timeSource;
 
   private final Recorder recorder = new Recorder(3);
   private final LongAdder completed = new LongAdder();
@@ -89,6 +92,7 @@ public final class RedisStoreLoad {
     this.rate = Long.parseLong(args.getOrDefault("rate", "0"));
     this.duration = parseDuration(args.getOrDefault("duration", "10s"));
     this.warmup = parseDuration(args.getOrDefault("warmup", "3s"));
+    this.timeSource = TimeSource.valueOf(args.getOrDefault("clock", "redis").toUpperCase(Locale.ROOT));
   }
 
   public static void main(String[] argv) throws Exception {
@@ -128,12 +132,14 @@ public final class RedisStoreLoad {
       errors.reset();
       recorder.reset();
       long cpu0 = cpuNanos();
+      long allocated0 = allocatedBytes();
       long start = System.nanoTime();
       measuring = true;
       Thread.sleep(duration.toMillis());
       measuring = false;
       long elapsed = System.nanoTime() - start;
       long cpu = cpuNanos() - cpu0;
+      long allocated = allocatedBytes() - allocated0;
       Histogram h = recorder.getIntervalHistogram();
       long done = completed.sum();
       stopping = true;
@@ -145,6 +151,9 @@ public final class RedisStoreLoad {
           done * 1e9 / elapsed, h.getValueAtPercentile(50) / 1000.0, h.getValueAtPercentile(99) / 1000.0,
           h.getValueAtPercentile(99.9) / 1000.0, h.getMaxValue() / 1000.0, 100.0 * cpu / elapsed,
           denied.sum(), errors.sum());
+      // On stderr, so that the table row stays alone on stdout.
+      System.err.printf(Locale.ROOT, "%s: %,d bytes allocated per decision (all threads of the client JVM)%n",
+          subjectName, done == 0 ? 0 : allocated / done);
     } finally {
       client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
     }
@@ -206,6 +215,11 @@ public final class RedisStoreLoad {
     recorder.recordValue(Math.max(1, (System.nanoTime() - sent) / 1000));
   }
 
+  /** Bytes allocated by all threads so far (the JVM's per-thread counters, summed). */
+  private static long allocatedBytes() {
+    return ((com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean()).getTotalThreadAllocatedBytes();
+  }
+
   private static long cpuNanos() {
     return ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean())
         .getProcessCpuTime();
@@ -217,7 +231,7 @@ public final class RedisStoreLoad {
     Policy policy = Policy.of("bench", Limit.tokenBucket(CAPACITY, Duration.ofSeconds(1)));
     List<RedisLimitStore> stores = new ArrayList<>();
     for (int i = 0; i < connections; i++) {
-      stores.add(RedisLimitStore.builder(client).build());
+      stores.add(RedisLimitStore.builder(client).timeSource(timeSource).build());
     }
     String[] ids = new String[keys];
     for (int i = 0; i < keys; i++) {
