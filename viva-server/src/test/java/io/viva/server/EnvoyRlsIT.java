@@ -251,7 +251,9 @@ class EnvoyRlsIT {
   void tableWithRedis(@TempDir Path dir) throws Exception {
     ManualClock clock = ManualClock.at(T0);
     try (RedisServerProcess redis = RedisServerProcess.started();
-        TestServer s = start(dir, clock, RedisStoreIT.redisConfig(redis.url(), "fail_closed", "5s"), false)) {
+        // The table's expectations run on the test's fake clock, so the store must use it too (not Redis TIME).
+        TestServer s = start(dir, clock, RedisStoreIT.redisConfig(redis.url(), "fail_closed", "5s",
+            "    clock: local\n"), false)) {
       runTable(s);
       assertThat(redis.keys("*")).isNotEmpty();
     }
