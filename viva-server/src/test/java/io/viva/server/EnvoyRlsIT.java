@@ -253,7 +253,7 @@ class EnvoyRlsIT {
     try (RedisServerProcess redis = RedisServerProcess.started();
         // The table's expectations run on the test's fake clock, so the store must use it too (not Redis TIME).
         TestServer s = start(dir, clock, RedisStoreIT.redisConfig(redis.url(), "fail_closed", "5s",
-            "    clock: local\n"), false)) {
+            "  clock: local\n"), false)) {
       runTable(s);
       assertThat(redis.keys("*")).isNotEmpty();
     }

@@ -51,7 +51,7 @@ class RedisStoreIT {
     return redisConfig(url, failureMode, timeout, "");
   }
 
-  /** With more lines under {@code redis:} (indented by four spaces). */
+  /** With more lines under {@code redis:} (indented by two spaces). */
   static ServerConfig redisConfig(String url, String failureMode, String timeout, String more) {
     return TestServer.config("""
         server:
