@@ -178,7 +178,8 @@ final class PlatformApi {
     Http.json(ctx, status(v.code()), Buffer.buffer(sb.toString()));
   }
 
-  private String policyHeader(Policy policy) {
+  /** The {@code RateLimit-Policy} value of {@code policy} (cached; also the gateway's, {@link PlatformKeys}). */
+  String policyHeader(Policy policy) {
     PolicyHeader h = policyHeaders.get(policy.name());
     if (h == null || h.policy() != policy) {
       if (policyHeaders.size() > 100_000) {

@@ -53,7 +53,9 @@ final class VivaRoutes {
   /** Declares every route of the API port on {@code router}. */
   static void routes(Router router, Services s) {
     CheckApi check = new CheckApi(s.registry(), s.config().maxBatchSize());
-    AdminApi admin = new AdminApi(s.registry(), s.metrics(), s.config().adminToken());
+    // Full mode: admin tokens with roles, audited in its database (docs/admin.md#full-mode).
+    AdminApi admin = new AdminApi(s.registry(), s.metrics(), s.full() != null ? new PlatformAdminAuth(s.full())
+        : io.viva.server.admin.AdminAuth.bearerToken(s.config().adminToken()), s.insights().audit());
     Table t = new Table(router, s);
 
     t.add(HttpMethod.POST, "/v1/check", check::requireJson, Http.body(CHECK_BODY_LIMIT), check::check);
