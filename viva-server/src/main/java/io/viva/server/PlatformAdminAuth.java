@@ -47,6 +47,14 @@ final class PlatformAdminAuth implements AdminAuth {
     }
     Role needed = required(action);
     if (!p.role().atLeast(needed)) {
+      if (action == Action.WRITE) {
+        // As /api/v1/* does: a refused change is audited (no target: the admin view's own record has it).
+        try {
+          full.store.audit(new Actor(p.actor(), null), "admin.write", null, "denied", "role " + p.role().label());
+        } catch (StorageUnavailableException e) {
+          full.databaseFailed();
+        }
+      }
       return new Denied(403, "forbidden", "role: " + p.role().label() + " (expected: " + needed.label()
           + " or above)", null);
     }

@@ -189,7 +189,8 @@ public final class VivaServer implements AutoCloseable {
             + (r.connected() ? ")" : ", not connected yet)") : "memory", config.host(), port(), metricsPort() >= 0 ? "port " + metricsPort() : "/metrics on the API port",
         config.eventLoops(), registry.snapshot().namespaces().size(), config.policiesFromFile() ? "from file" : "built-in defaults",
         config.configFile() != null ? config.configFile() + " (watched for changes)" : "none",
-        config.adminEnabled() ? "enabled" : "disabled (set ADMIN_TOKEN to enable /admin/* and the /dashboard/ login)");
+        full != null ? "full mode's admin tokens" : config.adminEnabled() ? "enabled"
+            : "disabled (set ADMIN_TOKEN to enable /admin/* and the /dashboard/ login)");
   }
 
   /** Loads the Envoy rule files, if any; returns their digest (for the watcher), or null. */

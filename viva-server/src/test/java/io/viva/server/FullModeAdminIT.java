@@ -66,6 +66,9 @@ class FullModeAdminIT {
         assertThat(resetEntry.get("target").asText()).isEqualTo("default/user_7");
         assertThat(resetEntry.get("result").asText()).isEqualTo("success");
         assertThat(resetEntry.get("source_ip").asText()).isEqualTo("127.0.0.1");
+        JsonNode refusedEntry = find(entries, "admin.write");
+        assertThat(refusedEntry).as(entries.toString()).isNotNull();
+        assertThat(refusedEntry.get("result").asText()).isEqualTo("denied");
         JsonNode putEntry = find(entries, "policies.replace");
         assertThat(putEntry).as(entries.toString()).isNotNull();
         assertThat(putEntry.get("actor").asText()).isEqualTo("token:" + operatorId);

@@ -91,7 +91,7 @@ class GatewayPlatformIT {
   }
 
   @Test
-  void platformKeysOnEmbeddedH2() {
+  void platformKeysOnEmbeddedH2() throws Exception {
     try (GatewayServer g = GatewayServer.start(yaml("  data_dir: " + dir.resolve("data")), Map.of("ADMIN_TOKEN", ADMIN))) {
       String free = adminCall(g, "POST", "/api/v1/keys", "{\"name\":\"free key\",\"tier\":\"free\"}").get("key").asText();
 
@@ -138,6 +138,17 @@ class GatewayPlatformIT {
       HttpResponse<String> metrics = g.send(HttpRequest.newBuilder(URI.create(g.management + "/metrics")).GET());
       assertThat(metrics.body()).contains("viva_key_verifications_total{outcome=\"valid\"}")
           .doesNotContain(free).doesNotContain(proKey);
+
+      // keys: platform is read at start: a reload switching to static keys is rejected whole.
+      String yaml = java.nio.file.Files.readString(g.file);
+      java.nio.file.Files.writeString(g.file, yaml.replace("api_key: {keys: platform}", "api_key: {keys: static}")
+          .replace("limit: 1000, window: 1m}", "limit: 999, window: 1m}"));
+      await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(g.send(HttpRequest.newBuilder(
+          URI.create(g.management + "/metrics")).GET()).body())
+          .contains("viva_config_reloads_total{result=\"failure\",source=\"file\"} 1.0"));
+      assertThat(call(g, "nonsense").statusCode()).as("still platform keys").isEqualTo(401);
+      assertThat(adminCall(g, "GET", "/admin/policies", null).toString()).contains("\"limit\":1000")
+          .doesNotContain("999");
     }
   }
 
