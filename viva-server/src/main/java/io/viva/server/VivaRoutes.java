@@ -77,7 +77,8 @@ final class VivaRoutes {
     Handler<RoutingContext> ready = full != null
         ? ctx -> Http.json(ctx, s.ready().get() ? 200 : 503, Buffer.buffer((s.ready().get()
             ? "{\"status\":\"UP\"" : "{\"status\":\"DOWN\",\"reason\":\"shutting down\"")
-            + ",\"mode\":\"full\",\"database\":\"" + (full.databaseUp() ? "up" : "down") + "\",\"degraded\":"
+            + ",\"mode\":\"" + s.config().mode() + "\",\"database\":\"" + (full.databaseUp() ? "up" : "down")
+            + "\",\"degraded\":"
             + (!full.databaseUp() || (redis != null && redis.isDegraded())) + "}"))
         : redis == null
         ? ctx -> Http.json(ctx, s.ready().get() ? 200 : 503, s.ready().get() ? UP : DOWN)

@@ -94,6 +94,12 @@ class GatewayPlatformIT {
   void platformKeysOnEmbeddedH2() throws Exception {
     try (GatewayServer g = GatewayServer.start(yaml("  data_dir: " + dir.resolve("data")), Map.of("ADMIN_TOKEN", ADMIN))) {
       String free = adminCall(g, "POST", "/api/v1/keys", "{\"name\":\"free key\",\"tier\":\"free\"}").get("key").asText();
+      assertThat(g.send(HttpRequest.newBuilder(URI.create(g.management + "/readyz")).GET()).body())
+          .contains("\"mode\":\"gateway\",\"database\":\"up\"");
+      // The management port's admin views take full mode's tokens and show the key section.
+      JsonNode stats = adminCall(g, "GET", "/admin/stats", null);
+      assertThat(stats.get("mode").asText()).isEqualTo("gateway");
+      assertThat(stats.get("platform").asBoolean()).isTrue();
 
       // A valid key is proxied, with the RateLimit headers of its tier; its limit is the tier's.
       for (int i = 0; i < 3; i++) {
