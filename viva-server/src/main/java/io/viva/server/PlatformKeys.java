@@ -45,7 +45,8 @@ final class PlatformKeys implements ClientResolver {
       }
       case RATE_LIMITED -> Client.refused(status, "rate_limited", "rate limit exceeded",
           api.policyHeader(v.policy()), v.decision());
-      case USAGE_EXCEEDED -> Client.refused(status, "usage_exceeded", "API key: monthly quota used up", null, null);
+      case USAGE_EXCEEDED -> Client.refused(status, "usage_exceeded", "API key: monthly quota used up",
+          PlatformApi.secondsToNextMonth());
       case NOT_FOUND -> Client.refused(status, "invalid_api_key", "API key: unknown, malformed or rotated out"
           + " (expected: a valid key)", null, null);
       case DISABLED -> Client.refused(status, "key_disabled", "API key: disabled or revoked", null, null);

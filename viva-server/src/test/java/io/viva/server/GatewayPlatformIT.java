@@ -123,6 +123,14 @@ class GatewayPlatformIT {
       assertThat(unknown.body()).doesNotContain("AAAAAAAA");
       assertThat(call(g, "nonsense").statusCode()).isEqualTo(401);
 
+      // A used-up monthly quota (0 here: usage counting is issue 7's): 429 until the month ends.
+      String spent = adminCall(g, "POST", "/api/v1/keys", "{\"name\":\"no quota\",\"tier\":\"pro\",\"monthly_quota\":0}")
+          .get("key").asText();
+      HttpResponse<String> quota = call(g, spent);
+      assertThat(quota.statusCode()).isEqualTo(429);
+      assertThat(json(quota.body()).get("error").asText()).isEqualTo("usage_exceeded");
+      assertThat(Long.parseLong(quota.headers().firstValue("Retry-After").orElseThrow())).isPositive();
+
       // Without a key the gateway's IP policy applies (the request is proxied).
       assertThat(call(g, null).statusCode()).isEqualTo(200);
 

@@ -24,13 +24,14 @@ public interface ClientResolver {
    * <p>A resolver that rate limits the key itself while verifying it (full mode's keys and tiers)
    * answers with {@link #verified} (no {@code policy}: the gateway does not limit the key again;
    * {@code decision} and {@code policyHeader} feed the RateLimit headers) or {@link #refused} with
-   * its own status (401, 403, 429) and error code.
+   * its own status (401, 403, 429) and error code; {@code retryAfterSeconds} (when above 0) is sent
+   * as {@code Retry-After} with a refusal that has no decision (a used-up quota).
    */
   record Client(String id, String logId, String policy, String rejection, int status, String code,
-      String policyHeader, Decision decision) {
+      String policyHeader, Decision decision, long retryAfterSeconds) {
     /** An accepted client. */
     public static Client of(String id, String logId, String policy) {
-      return new Client(id, logId, policy, null, 0, null, null, null);
+      return new Client(id, logId, policy, null, 0, null, null, null, 0);
     }
 
     /** A key that is refused (unknown, revoked) with 401; {@code reason} is shown to the caller. */
@@ -40,7 +41,7 @@ public interface ClientResolver {
 
     /** An accepted client whose key's limits the resolver already applied ({@code decision}, allowed). */
     public static Client verified(String id, String logId, String policyHeader, Decision decision) {
-      return new Client(id, logId, null, null, 0, null, policyHeader, decision);
+      return new Client(id, logId, null, null, 0, null, policyHeader, decision, 0);
     }
 
     /**
@@ -48,7 +49,12 @@ public interface ClientResolver {
      * with the RateLimit headers of {@code decision} when not null (a 429).
      */
     public static Client refused(int status, String code, String reason, String policyHeader, Decision decision) {
-      return new Client(null, null, null, reason, status, code, policyHeader, decision);
+      return new Client(null, null, null, reason, status, code, policyHeader, decision, 0);
+    }
+
+    /** A refused key without a decision, to be retried after {@code seconds} (e.g. a used-up quota: next month). */
+    public static Client refused(int status, String code, String reason, long seconds) {
+      return new Client(null, null, null, reason, status, code, null, null, seconds);
     }
 
     /** Whether the key was refused. */

@@ -148,6 +148,8 @@ final class ProxyCall {
       } else if (c.isRejected()) {
         if (c.decision() != null) {
           RateLimitHeaders.write(response.headers(), c.policyHeader(), c.decision(), false);
+        } else if (c.retryAfterSeconds() > 0) {
+          response.headers().set(RETRY_AFTER, Long.toString(c.retryAfterSeconds()));
         }
         if (c.status() == 429) {
           limitedBy = BY_KEY;
