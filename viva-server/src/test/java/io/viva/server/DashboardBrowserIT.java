@@ -26,7 +26,8 @@ import org.openqa.selenium.support.ui.WebDriverWait;
 /**
  * The dashboard in headless Chromium (Debian's {@code chromium} and {@code chromium-driver}; .ci/run
  * installs them) against a running Viva with real traffic: log in, watch the charts update, find
- * the offender, look it up. Screenshots go to {@code target/dashboard-screenshots/}.
+ * the offender, look it up; in full mode, manage keys (create, rotate, revoke) with an admin token.
+ * Screenshots go to {@code target/dashboard-screenshots/}.
  */
 class DashboardBrowserIT {
 
@@ -258,6 +259,20 @@ class DashboardBrowserIT {
       new org.openqa.selenium.support.ui.Select(driver.findElement(By.id("keys-tier"))).selectByValue("free");
       wait.until(d -> d.findElement(By.id("keys-list")).getText().contains("No keys."));
       shot("09-full-key-revoked-filtered");
+
+      // A viewer sees the keys but may not change them: the refusal is shown, the session stays.
+      String viewer = FullModeIT.token(t, FullModeIT.BOOT, "dashboard viewer", "viewer");
+      driver.findElement(By.id("logout")).click();
+      wait.until(d -> d.findElement(By.id("login")).isDisplayed());
+      driver.findElement(By.id("token")).sendKeys(viewer);
+      driver.findElement(By.id("login-button")).click();
+      wait.until(d -> d.findElement(By.id("keys-list")).getText().contains("Checkout service"));
+      driver.findElement(By.id("key-name")).sendKeys("not allowed");
+      driver.findElement(By.id("key-create")).click();
+      wait.until(d -> d.findElement(By.id("keys-error")).getText().contains("role: viewer"));
+      assertThat(driver.findElement(By.id("app")).isDisplayed()).isTrue();
+      assertThat(driver.findElement(By.id("key-secret")).isDisplayed()).isFalse();
+      shot("10-full-viewer-refused");
 
       // The actions are in full mode's audit log, by the dashboard's token.
       String audit = t.get("/api/v1/audit", FullModeIT.bearer(FullModeIT.BOOT)).body();

@@ -151,6 +151,9 @@
     hideSecret();
     $('platform').hidden = true;
     $('keys-list').replaceChildren();
+    $('keys-state').value = '';
+    $('keys-grace').value = '24h';
+    error('');
   });
 
   document.addEventListener('DOMContentLoaded', () => {
