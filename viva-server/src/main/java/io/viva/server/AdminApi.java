@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.vertx.core.http.HttpHeaders;
 import io.vertx.ext.web.RoutingContext;
 import io.viva.server.admin.AdminAuth;
+import io.viva.server.admin.AuditSink;
 import java.util.Arrays;
 import java.util.List;
 import org.slf4j.Logger;
@@ -26,15 +27,17 @@ final class AdminApi {
   private final PolicyRegistry registry;
   private final Metrics metrics;
   private final AdminAuth auth;
+  private final AuditSink audit;
 
   AdminApi(PolicyRegistry registry, Metrics metrics, String adminToken) {
-    this(registry, metrics, AdminAuth.bearerToken(adminToken));
+    this(registry, metrics, AdminAuth.bearerToken(adminToken), AuditSink.log());
   }
 
-  AdminApi(PolicyRegistry registry, Metrics metrics, AdminAuth auth) {
+  AdminApi(PolicyRegistry registry, Metrics metrics, AdminAuth auth, AuditSink audit) {
     this.registry = registry;
     this.metrics = metrics;
     this.auth = auth;
+    this.audit = audit;
   }
 
   /** Lets the request through only with the right bearer token (any admin action). */
@@ -43,10 +46,44 @@ final class AdminApi {
         ? AdminAuth.Action.READ : AdminAuth.Action.WRITE);
   }
 
-  /** Asks {@link AdminAuth} whether the request may do {@code action}; keeps the principal for audit. */
+  /**
+   * Asks {@link AdminAuth} whether the request may do {@code action}; keeps the principal (and the
+   * caller's address) for audit. An answer that is not ready at once (full mode looking a token up
+   * in its database) is awaited with the request paused, so a body that follows is not lost.
+   */
   void authorize(RoutingContext ctx, AdminAuth.Action action) {
     String header = ctx.request().getHeader(HttpHeaders.AUTHORIZATION);
-    switch (auth.authorize(header, action)) {
+    java.util.concurrent.CompletableFuture<AdminAuth.Result> answer;
+    try {
+      answer = auth.authorizeAsync(header, action).toCompletableFuture();
+    } catch (RuntimeException e) {
+      answer = java.util.concurrent.CompletableFuture.failedFuture(e);
+    }
+    if (answer.isDone() && !answer.isCompletedExceptionally()) {
+      decide(ctx, answer.join());
+      return;
+    }
+    ctx.request().pause();
+    io.vertx.core.Context context = io.vertx.core.Vertx.currentContext();
+    answer.whenComplete((result, error) -> context.runOnContext(v -> {
+      try {
+        if (error != null) {
+          LOG.warn("admin authorization failed: {}", error.toString());
+          ctx.fail(new ApiError(503, "unavailable", "admin authorization: the token store did not answer"
+              + " (retry later)", "Retry-After", "5", false));
+        } else {
+          decide(ctx, result);
+        }
+      } catch (ApiError e) {
+        ctx.fail(e);
+      } finally {
+        ctx.request().resume();
+      }
+    }));
+  }
+
+  private static void decide(RoutingContext ctx, AdminAuth.Result result) {
+    switch (result) {
       case AdminAuth.Granted g -> {
         ctx.put(PRINCIPAL, g.principal());
         ctx.next();
@@ -54,6 +91,12 @@ final class AdminApi {
       case AdminAuth.Denied d -> throw new ApiError(d.status(), d.code(), d.message(),
           d.challenge() != null ? "WWW-Authenticate" : null, d.challenge(), false);
     }
+  }
+
+  /** The caller's address, for audit records (null if unknown). */
+  static String sourceIp(RoutingContext ctx) {
+    io.vertx.core.net.SocketAddress remote = ctx.request().remoteAddress();
+    return remote == null ? null : remote.hostAddress();
   }
 
   /** The principal {@link #authorize} granted for this request. */
@@ -88,13 +131,25 @@ final class AdminApi {
       metrics.configReload(false, "admin");
       LOG.warn("policy update via PUT /admin/policies rejected: {}; still serving version {}",
           e.getMessage(), registry.snapshot().version());
+      audit(ctx, ex, "invalid", null);
       throw new ApiError(400, "invalid_policies", e.getMessage());
     }
     PolicyRegistry.Snapshot next = registry.replace(specs, "admin");
+    audit(ctx, ex, "ok", next.version());
     metrics.configReload(true, "admin");
     LOG.info("policies replaced via PUT /admin/policies: {} namespaces (version {})",
         next.namespaces().size(), next.version());
     Http.json(ctx, 200, render(next));
+  }
+
+  private void audit(RoutingContext ctx, Exchange ex, String result, Long version) {
+    java.util.Map<String, Object> details = new java.util.LinkedHashMap<>();
+    details.put("result", result);
+    if (version != null) {
+      details.put("version", version);
+    }
+    audit.record(new AuditSink.Event(java.time.Instant.now(), principal(ctx), "policies.replace", "policies",
+        ex.requestId, sourceIp(ctx), details));
   }
 
   /** {@code json}, {@code yaml}, or null for a type the admin API does not read. */

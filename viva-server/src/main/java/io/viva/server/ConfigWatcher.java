@@ -85,6 +85,10 @@ final class ConfigWatcher implements AutoCloseable {
    * and handed to {@code gatewayReload} right after them; in full mode also its tiers (null when it
    * has none), handed to {@code tiersReload}. Either may be null.
    */
+  private static String keys(boolean platform) {
+    return platform ? "platform" : "static";
+  }
+
   ConfigWatcher(ServerConfig config, PolicyRegistry registry, Metrics metrics, Duration pollInterval,
       java.util.function.Consumer<io.viva.server.gateway.GatewayConfig> gatewayReload,
       java.util.function.Consumer<List<TierFile.TierSpec>> tiersReload) {
@@ -102,6 +106,12 @@ final class ConfigWatcher implements AutoCloseable {
                 gateway = config.gatewayFor(contents.gateway(), policies);
               } catch (ConfigException e) {
                 throw new ConfigException(file.getKey() + ": " + e.getMessage());
+              }
+              // Platform keys start full mode's key store with the server: not something a reload can switch.
+              boolean platform = config.gateway().apiKey().platform();
+              if (gateway.apiKey().platform() != platform) {
+                throw new ConfigException(file.getKey() + ": gateway.api_key.keys: " + keys(gateway.apiKey().platform())
+                    + " (expected: " + keys(platform) + ", as at start; changing it needs a restart)");
               }
             }
             PolicyRegistry.Snapshot next = registry.replace(policies,

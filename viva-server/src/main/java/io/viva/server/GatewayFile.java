@@ -26,6 +26,7 @@ import java.util.Set;
  *     - {prefix: /api, upstream: api, timeout: 30s, strip_prefix: false}
  *   trusted_proxies: [127.0.0.1, 10.0.0.0/8]
  *   api_key: {header: X-API-Key, policy: default, tiers: [{key_sha256: "…", policy: premium}]}
+ *   # or api_key: {keys: platform}: full mode's keys and tiers (the platform section's database)
  *   ip_policy: default
  *   endpoints:
  *     - {method: POST, path: /api/search/**, policy: expensive, per: client}
@@ -49,7 +50,7 @@ final class GatewayFile {
       "preserve_host", "circuit_breaker");
   private static final Set<String> BREAKER_KEYS = Set.of("failure_threshold", "open_for");
   private static final Set<String> ROUTE_KEYS = Set.of("prefix", "upstream", "timeout", "strip_prefix");
-  private static final Set<String> API_KEY_KEYS = Set.of("header", "policy", "tiers");
+  private static final Set<String> API_KEY_KEYS = Set.of("header", "policy", "tiers", "keys");
   private static final Set<String> TIER_KEYS = Set.of("key_sha256", "policy");
   private static final Set<String> ENDPOINT_KEYS = Set.of("method", "path", "policy", "per");
   private static final Set<String> QUEUE_KEYS = Set.of("max_wait", "max_size");
@@ -270,8 +271,18 @@ final class GatewayFile {
     String header = "X-API-Key";
     String policy = null;
     Map<String, String> tiers = new LinkedHashMap<>();
+    boolean platform = false;
     if (!node.isMissingNode()) {
       ConfigTree.requireObject(node, "gateway.api_key", API_KEY_KEYS);
+      JsonNode ks = ConfigTree.get(node, "keys");
+      if (!ks.isMissingNode()) {
+        String keys = ConfigTree.string(ks, "gateway.api_key.keys");
+        if (!keys.equals("static") && !keys.equals("platform")) {
+          throw new ConfigException("gateway.api_key.keys: " + ConfigTree.describe(ks)
+              + " (expected: static, the gateway's own keys, or platform, full mode's key database)");
+        }
+        platform = keys.equals("platform");
+      }
       JsonNode h = ConfigTree.get(node, "header");
       if (!h.isMissingNode()) {
         header = ConfigTree.string(h, "gateway.api_key.header");
@@ -309,7 +320,11 @@ final class GatewayFile {
     if (policy == null) {
       policy = policy(CheckApi.DEFAULT_NAMESPACE, "gateway.api_key.policy (default)", namespaces);
     }
-    return new GatewayConfig.ApiKey(header, policy, tiers);
+    if (platform && !tiers.isEmpty()) {
+      throw new ConfigException("gateway.api_key.tiers: given with keys: platform (expected: one of them; platform"
+          + " keys get their tier from the key database)");
+    }
+    return new GatewayConfig.ApiKey(header, policy, tiers, platform);
   }
 
   private static GatewayConfig.Endpoint endpoint(JsonNode node, String path, Set<String> namespaces)

@@ -43,7 +43,7 @@ final class InsightApi {
 
   /** What the admin views read, built once per server and shared by every event loop. */
   record Sources(TrafficRecorder traffic, StatsSampler sampler, LimitStore store, RedisBackend redis,
-      AuditSink audit, SharedTraffic shared) {}
+      AuditSink audit, SharedTraffic shared, String mode, boolean platform) {}
 
   /** Windows as seen by every instance ({@code cluster}, via Redis) or by this one ({@code instance}). */
   private record Views(Map<TrafficRecorder.Window, TrafficRecorder.View> byWindow, String scope, int instances,
@@ -79,6 +79,9 @@ final class InsightApi {
   private void stats(RoutingContext ctx, Views views) {
     ObjectNode root = ConfigTree.JSON.createObjectNode();
     root.put("at", Instant.now().toString());
+    // The dashboard shows its key management section only where the platform API is served.
+    root.put("mode", sources.mode());
+    root.put("platform", sources.platform());
     TrafficRecorder.Traffic totals = sources.traffic().totals();
     ObjectNode t = root.putObject("totals");
     t.put("allowed", totals.allowed());
@@ -391,7 +394,7 @@ final class InsightApi {
       details.put("namespaces", names);
       details.put("result", ar.succeeded() ? "ok" : "failed");
       sources.audit().record(new AuditSink.Event(Instant.now(), principal, "limits.reset",
-          (namespace == null ? "*" : namespace) + "/" + id, ex.requestId, details));
+          (namespace == null ? "*" : namespace) + "/" + id, ex.requestId, AdminApi.sourceIp(ctx), details));
       if (ar.failed()) {
         ctx.fail(new ApiError(503, "store_unavailable", "reset: the store did not answer ("
             + ar.cause().getClass().getSimpleName() + "); nothing or part was reset, retry"));

@@ -178,7 +178,8 @@ final class PlatformApi {
     Http.json(ctx, status(v.code()), Buffer.buffer(sb.toString()));
   }
 
-  private String policyHeader(Policy policy) {
+  /** The {@code RateLimit-Policy} value of {@code policy} (cached; also the gateway's, {@link PlatformKeys}). */
+  String policyHeader(Policy policy) {
     PolicyHeader h = policyHeaders.get(policy.name());
     if (h == null || h.policy() != policy) {
       if (policyHeaders.size() > 100_000) {
@@ -190,7 +191,8 @@ final class PlatformApi {
     return h.value();
   }
 
-  private static long secondsToNextMonth() {
+  /** Until the quota resets: the start of the next month, UTC (the Retry-After of USAGE_EXCEEDED). */
+  static long secondsToNextMonth() {
     java.time.ZonedDateTime now = java.time.ZonedDateTime.now(java.time.ZoneOffset.UTC);
     java.time.ZonedDateTime next = now.withDayOfMonth(1).toLocalDate().plusMonths(1).atStartOfDay(java.time.ZoneOffset.UTC);
     return Math.max(1, Duration.between(now, next).getSeconds());

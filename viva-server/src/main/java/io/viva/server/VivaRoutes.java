@@ -53,7 +53,9 @@ final class VivaRoutes {
   /** Declares every route of the API port on {@code router}. */
   static void routes(Router router, Services s) {
     CheckApi check = new CheckApi(s.registry(), s.config().maxBatchSize());
-    AdminApi admin = new AdminApi(s.registry(), s.metrics(), s.config().adminToken());
+    // Full mode: admin tokens with roles, audited in its database (docs/admin.md#full-mode).
+    AdminApi admin = new AdminApi(s.registry(), s.metrics(), s.full() != null ? new PlatformAdminAuth(s.full())
+        : io.viva.server.admin.AdminAuth.bearerToken(s.config().adminToken()), s.insights().audit());
     Table t = new Table(router, s);
 
     t.add(HttpMethod.POST, "/v1/check", check::requireJson, Http.body(CHECK_BODY_LIMIT), check::check);
@@ -75,7 +77,8 @@ final class VivaRoutes {
     Handler<RoutingContext> ready = full != null
         ? ctx -> Http.json(ctx, s.ready().get() ? 200 : 503, Buffer.buffer((s.ready().get()
             ? "{\"status\":\"UP\"" : "{\"status\":\"DOWN\",\"reason\":\"shutting down\"")
-            + ",\"mode\":\"full\",\"database\":\"" + (full.databaseUp() ? "up" : "down") + "\",\"degraded\":"
+            + ",\"mode\":\"" + s.config().mode() + "\",\"database\":\"" + (full.databaseUp() ? "up" : "down")
+            + "\",\"degraded\":"
             + (!full.databaseUp() || (redis != null && redis.isDegraded())) + "}"))
         : redis == null
         ? ctx -> Http.json(ctx, s.ready().get() ? 200 : 503, s.ready().get() ? UP : DOWN)

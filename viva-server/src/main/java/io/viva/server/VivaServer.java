@@ -88,7 +88,10 @@ public final class VivaServer implements AutoCloseable {
         config.policiesFromFile() ? "file" : "defaults");
     this.envoy = new EnvoyRls(observed, options.clock(), metrics, config.envoy(), config.maxBatchSize());
     try {
-      this.full = "full".equals(config.mode()) ? FullMode.start(config, observed, metrics, options.clock()) : null;
+      // Gateway mode with keys: platform runs full mode's key store too (its API on the management port).
+      boolean platformKeys = config.gateway() != null && config.gateway().apiKey().platform();
+      this.full = "full".equals(config.mode()) || platformKeys
+          ? FullMode.start(config, observed, metrics, options.clock()) : null;
     } catch (RuntimeException e) {
       metrics.close();
       store.close();
@@ -139,7 +142,8 @@ public final class VivaServer implements AutoCloseable {
     shared = config.redis() != null ? new SharedTraffic(config.redis(), traffic) : null;
     VivaRoutes.Services services = new VivaRoutes.Services(config, registry, metrics, ready, openApi(),
         store instanceof RedisBackend r ? r : null, new InsightApi.Sources(traffic, sampler, store,
-            store instanceof RedisBackend r ? r : null, AuditSink.log(), shared), envoy, full);
+            store instanceof RedisBackend r ? r : null, full != null ? new PlatformAdminAuth.Sink(full) : AuditSink.log(),
+            shared, config.mode(), full != null), envoy, full);
     String envoyDigest = loadEnvoyRules();
     GrpcApi grpc = new GrpcApi(registry, config.maxBatchSize(), envoy, ready);
     // A negative port makes every instance share one random port (Vert.x), so port 0 works with N instances.
@@ -185,7 +189,8 @@ public final class VivaServer implements AutoCloseable {
             + (r.connected() ? ")" : ", not connected yet)") : "memory", config.host(), port(), metricsPort() >= 0 ? "port " + metricsPort() : "/metrics on the API port",
         config.eventLoops(), registry.snapshot().namespaces().size(), config.policiesFromFile() ? "from file" : "built-in defaults",
         config.configFile() != null ? config.configFile() + " (watched for changes)" : "none",
-        config.adminEnabled() ? "enabled" : "disabled (set ADMIN_TOKEN to enable /admin/* and the /dashboard/ login)");
+        full != null ? "full mode's admin tokens" : config.adminEnabled() ? "enabled"
+            : "disabled (set ADMIN_TOKEN to enable /admin/* and the /dashboard/ login)");
   }
 
   /** Loads the Envoy rule files, if any; returns their digest (for the watcher), or null. */
@@ -213,8 +218,8 @@ public final class VivaServer implements AutoCloseable {
    * metrics, admin, checks) on the management port ({@code metrics_port}).
    */
   private void startGateway(VivaRoutes.Services services, int listenPort, Options options) {
-    gateway = new io.viva.server.gateway.Gateway(config.gateway(), new GatewayPolicies(registry), null,
-        metrics.registry());
+    gateway = new io.viva.server.gateway.Gateway(config.gateway(), new GatewayPolicies(registry),
+        full != null ? new PlatformKeys(full) : null, metrics.registry());
     // One instance: port 0 is a plain free port (a negative port would share the gateway's random port).
     metricsDeployment = await(vertx.deployVerticle(() -> new HttpVerticle(config, config.metricsPort(),
         router -> VivaRoutes.routes(router, services), null, metricsPort), new DeploymentOptions()),
@@ -223,7 +228,8 @@ public final class VivaServer implements AutoCloseable {
     apiDeployment = await(vertx.deployVerticle(() -> new GatewayVerticle(config, listenPort, gateway, loops, port),
         new DeploymentOptions().setInstances(loops)), "listen on " + config.host() + ":" + config.port());
     if (config.configFile() != null) {
-      watcher = new ConfigWatcher(config, registry, metrics, options.pollInterval(), gateway::update, null);
+      watcher = new ConfigWatcher(config, registry, metrics, options.pollInterval(), gateway::update, full == null
+          ? null : tiers -> full.reloadTiers(tiers != null ? tiers : TierFile.defaults(), "config"));
       watcher.start();
     }
     ready.set(true);

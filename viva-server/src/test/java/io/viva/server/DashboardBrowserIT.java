@@ -26,7 +26,8 @@ import org.openqa.selenium.support.ui.WebDriverWait;
 /**
  * The dashboard in headless Chromium (Debian's {@code chromium} and {@code chromium-driver}; .ci/run
  * installs them) against a running Viva with real traffic: log in, watch the charts update, find
- * the offender, look it up. Screenshots go to {@code target/dashboard-screenshots/}.
+ * the offender, look it up; in full mode, manage keys (create, rotate, revoke) with an admin token.
+ * Screenshots go to {@code target/dashboard-screenshots/}.
  */
 class DashboardBrowserIT {
 
@@ -110,6 +111,9 @@ class DashboardBrowserIT {
         driver.findElement(By.id("login-button")).click();
         wait.until(d -> d.findElement(By.id("app")).isDisplayed());
         assertThat(js("return sessionStorage.getItem('viva.adminToken')")).isEqualTo(TOKEN);
+        // Standalone: no key management (the stats say "platform": false).
+        wait.until(d -> updates() >= 1);
+        assertThat(driver.findElement(By.id("platform")).isDisplayed()).isFalse();
 
         // The charts are drawn and keep updating with the traffic.
         wait.until(d -> updates() >= 2 && seriesPoints() >= 2);
@@ -182,6 +186,98 @@ class DashboardBrowserIT {
       // The rest of the page still works.
       wait.until(d -> d.findElement(By.id("policies")).getText().contains("api"));
       shot("06-redis-down-banner");
+    }
+  }
+
+  @Test
+  void fullModeKeysCreateRotateRevoke(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+    ServerConfig config = FullModeIT.config(null, dir, FullModeIT.TIERS);
+    try (TestServer t = TestServer.start(config)) {
+      String admin = FullModeIT.token(t, FullModeIT.BOOT, "dashboard admin", "admin");
+      driver.get(t.base + "/dashboard/");
+      WebDriverWait wait = new WebDriverWait(driver, Duration.ofSeconds(30));
+      // The key table is rebuilt after each action: an element read while it is replaced is read again.
+      wait.ignoring(org.openqa.selenium.StaleElementReferenceException.class);
+      driver.findElement(By.id("token")).sendKeys(admin);
+      driver.findElement(By.id("login-button")).click();
+      wait.until(d -> d.findElement(By.id("platform")).isDisplayed());
+      wait.until(d -> d.findElement(By.id("keys-list")).getText().contains("No keys."));
+      wait.until(d -> !d.findElements(By.cssSelector("#key-tier option[value='pro']")).isEmpty());
+
+      // Create: the secret is shown once, works, and is kept nowhere in the page's storage.
+      driver.findElement(By.id("key-name")).sendKeys("Checkout service");
+      new org.openqa.selenium.support.ui.Select(driver.findElement(By.id("key-tier"))).selectByValue("pro");
+      driver.findElement(By.id("key-owner")).sendKeys("cus_42");
+      driver.findElement(By.id("key-create")).click();
+      wait.until(d -> d.findElement(By.id("key-secret")).isDisplayed());
+      String first = driver.findElement(By.id("key-secret-value")).getText();
+      assertThat(first).startsWith("viva_live_");
+      wait.until(d -> d.findElement(By.id("keys-list")).getText().contains("Checkout service"));
+      WebElement row = driver.findElement(By.cssSelector("#keys-table tr.key-row"));
+      assertThat(row.getText()).contains("pro").contains("active").contains("cus_42").doesNotContain(first.substring(16));
+      assertThat(String.valueOf(js("return JSON.stringify(sessionStorage) + JSON.stringify(localStorage)")))
+          .doesNotContain(first);
+      assertThat(FullModeIT.check(t, first).status()).isEqualTo(200);
+      shot("07-full-key-created");
+      driver.findElement(By.id("key-secret-dismiss")).click();
+      assertThat(driver.findElement(By.id("key-secret")).isDisplayed()).isFalse();
+
+      // Rotate with a grace period: a new secret shown once; both work during the grace.
+      WebElement grace = driver.findElement(By.id("keys-grace"));
+      grace.clear();
+      grace.sendKeys("1h");
+      driver.findElement(By.cssSelector("#keys-table tr.key-row button.rotate")).click();
+      wait.until(d -> d.findElement(By.id("key-secret")).isDisplayed()
+          && !d.findElement(By.id("key-secret-value")).getText().equals(first)
+          && !d.findElement(By.id("key-secret-value")).getText().isEmpty());
+      String second = driver.findElement(By.id("key-secret-value")).getText();
+      assertThat(second).startsWith("viva_live_");
+      assertThat(driver.findElement(By.id("key-secret")).getText()).contains("previous key works until");
+      wait.until(d -> d.findElement(By.cssSelector("#keys-table td.key-state")).getText().contains("previous key until"));
+      assertThat(FullModeIT.check(t, second).status()).isEqualTo(200);
+      assertThat(FullModeIT.check(t, first).status()).isEqualTo(200);
+      shot("08-full-key-rotated");
+
+      // Revoke (two clicks): both secrets refused at once.
+      WebElement revoke = driver.findElement(By.cssSelector("#keys-table tr.key-row button.revoke"));
+      revoke.click();
+      wait.until(d -> d.findElement(By.cssSelector("#keys-table tr.key-row button.revoke")).getText()
+          .equals("Confirm revoke"));
+      assertThat(FullModeIT.check(t, second).status()).as("one click does not revoke").isEqualTo(200);
+      driver.findElement(By.cssSelector("#keys-table tr.key-row button.revoke")).click();
+      wait.until(d -> d.findElement(By.cssSelector("#keys-table td.key-state")).getText().startsWith("revoked"));
+      assertThat(FullModeIT.check(t, second).status()).isEqualTo(403);
+      // The rotated-out secret's grace ends with the revocation: unknown from now on.
+      assertThat(FullModeIT.check(t, first).status()).isIn(401, 403);
+      assertThat(driver.findElements(By.cssSelector("#keys-table tr.key-row button.rotate"))).isEmpty();
+
+      // Filters: by state and by tier.
+      new org.openqa.selenium.support.ui.Select(driver.findElement(By.id("keys-state"))).selectByValue("active");
+      wait.until(d -> d.findElement(By.id("keys-list")).getText().contains("No keys."));
+      new org.openqa.selenium.support.ui.Select(driver.findElement(By.id("keys-state"))).selectByValue("revoked");
+      wait.until(d -> d.findElement(By.id("keys-list")).getText().contains("Checkout service"));
+      new org.openqa.selenium.support.ui.Select(driver.findElement(By.id("keys-tier"))).selectByValue("free");
+      wait.until(d -> d.findElement(By.id("keys-list")).getText().contains("No keys."));
+      shot("09-full-key-revoked-filtered");
+
+      // A viewer sees the keys but may not change them: the refusal is shown, the session stays.
+      String viewer = FullModeIT.token(t, FullModeIT.BOOT, "dashboard viewer", "viewer");
+      driver.findElement(By.id("logout")).click();
+      wait.until(d -> d.findElement(By.id("login")).isDisplayed());
+      driver.findElement(By.id("token")).sendKeys(viewer);
+      driver.findElement(By.id("login-button")).click();
+      wait.until(d -> d.findElement(By.id("keys-list")).getText().contains("Checkout service"));
+      driver.findElement(By.id("key-name")).sendKeys("not allowed");
+      driver.findElement(By.id("key-create")).click();
+      wait.until(d -> d.findElement(By.id("keys-error")).getText().contains("role: viewer"));
+      assertThat(driver.findElement(By.id("app")).isDisplayed()).isTrue();
+      assertThat(driver.findElement(By.id("key-secret")).isDisplayed()).isFalse();
+      shot("10-full-viewer-refused");
+
+      // The actions are in full mode's audit log, by the dashboard's token.
+      String audit = t.get("/api/v1/audit", FullModeIT.bearer(FullModeIT.BOOT)).body();
+      assertThat(audit).contains("key.create").contains("key.rotate").contains("key.revoke")
+          .doesNotContain(first).doesNotContain(second);
     }
   }
 

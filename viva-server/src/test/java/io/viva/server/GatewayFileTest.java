@@ -27,6 +27,7 @@ class GatewayFileTest {
     assertThat(g.apiKey().policy()).isEqualTo("default");
     assertThat(g.ipPolicy()).isEqualTo("default");
     assertThat(g.queue()).isNull();
+    assertThat(g.apiKey().platform()).as("keys: static by default").isFalse();
 
     assertThat(ServerConfig.load(null, Map.of("MODE", "gateway")).gateway().upstreams().get("default").url())
         .hasToString("http://localhost:8081");
@@ -74,6 +75,10 @@ class GatewayFileTest {
     assertThat(error("gateway: {api_key: {tiers: [{key_sha256: abc, policy: default}]}}")).startsWith(
         "test.yaml: gateway.api_key.tiers[0].key_sha256: not a SHA-256 (expected: 64 hex digits");
     assertThat(error("gateway: {upstream: {}}")).startsWith("test.yaml: gateway.upstream: unknown key");
+    assertThat(error("gateway: {api_key: {keys: database}}")).isEqualTo("test.yaml: gateway.api_key.keys: \"database\""
+        + " (expected: static, the gateway's own keys, or platform, full mode's key database)");
+    assertThat(error("gateway: {api_key: {keys: platform, tiers: [{key_sha256: " + "a".repeat(64)
+        + ", policy: default}]}}")).startsWith("test.yaml: gateway.api_key.tiers: given with keys: platform");
     assertThat(error("gateway: {endpoints: [{method: FETCH, path: /a, policy: default}]}"))
         .startsWith("test.yaml: gateway.endpoints[0].method: \"FETCH\" (expected: GET, POST");
   }
@@ -101,6 +106,19 @@ class GatewayFileTest {
     assertThat(g.endpoints().get(0).perClient()).isFalse();
     assertThat(g.endpoints().get(0).method()).isNull();
     assertThat(g.queue()).isEqualTo(new GatewayConfig.Queue(Duration.ofMillis(200), 1000));
+  }
+
+  @Test
+  void platformKeysAreChosenWithKeysPlatform() throws Exception {
+    Path file = Files.createTempFile("gateway", ".yaml");
+    Files.writeString(file, """
+        server: {mode: gateway}
+        gateway:
+          api_key: {keys: platform, header: X-Key}
+        """);
+    GatewayConfig g = ServerConfig.load(file, Map.of()).gateway();
+    assertThat(g.apiKey().platform()).isTrue();
+    assertThat(g.apiKey().header()).isEqualTo("X-Key");
   }
 
   private static String error(String yaml) {

@@ -1,5 +1,8 @@
 package io.viva.server.admin;
 
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+
 /**
  * Who may call the admin API. Standalone mode checks one bearer token ({@link #bearerToken});
  * full mode plugs in API keys with roles by implementing this interface, deciding per
@@ -24,6 +27,14 @@ public interface AdminAuth {
 
   /** Decides a request by its {@code Authorization} header (null when absent). */
   Result authorize(String authorizationHeader, Action action);
+
+  /**
+   * {@link #authorize}, for implementations that may have to look a token up (full mode's
+   * database): then the answer may complete later, off the event loop. The default answers at once.
+   */
+  default CompletionStage<Result> authorizeAsync(String authorizationHeader, Action action) {
+    return CompletableFuture.completedFuture(authorize(authorizationHeader, action));
+  }
 
   /**
    * Standalone mode: {@code Authorization: Bearer <token>}, compared in constant time; every

@@ -12,10 +12,18 @@ public interface AuditSink {
 
   /**
    * One admin action: when, who ({@link AdminAuth.Granted#principal()}), what ({@code
-   * policies.reset}, ...), on what, the request id, and action-specific details.
+   * policies.reset}, ...), on what, the request id, the caller's address (or null), and
+   * action-specific details.
    */
-  record Event(Instant at, String principal, String action, String target, String requestId,
-      Map<String, Object> details) {}
+  record Event(Instant at, String principal, String action, String target, String requestId, String sourceIp,
+      Map<String, Object> details) {
+
+    /** An event without the caller's address. */
+    public Event(Instant at, String principal, String action, String target, String requestId,
+        Map<String, Object> details) {
+      this(at, principal, action, target, requestId, null, details);
+    }
+  }
 
   /** Records {@code event}. */
   void record(Event event);

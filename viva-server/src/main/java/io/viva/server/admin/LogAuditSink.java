@@ -28,6 +28,7 @@ enum LogAuditSink implements AuditSink {
         .and(Markers.append("audit_target", e.target()))
         .and(Markers.append("audit_at", e.at().toString()))
         .and(Markers.append("request_id", e.requestId()))
+        .and(Markers.append("audit_source_ip", e.sourceIp()))
         .and(Markers.append("audit_details", e.details()));
     AUDIT.info(fields, "audit {} by {} on {}", e.action(), e.principal(), e.target());
   }

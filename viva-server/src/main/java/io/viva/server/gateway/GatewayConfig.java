@@ -93,11 +93,18 @@ public record GatewayConfig(Map<String, Upstream> upstreams, List<Route> routes,
    * API keys: the header carrying them and the policy for callers that send one.
    *
    * @param tiers policies of particular keys, by the SHA-256 (hex) of the key
+   * @param platform whether keys are full mode's ({@code keys: platform}): verified against its key
+   *     database and limited by their tiers, instead of {@code policy} and {@code tiers}
    */
-  public record ApiKey(String header, String policy, Map<String, String> tiers) {
+  public record ApiKey(String header, String policy, Map<String, String> tiers, boolean platform) {
     /** Copies the map. */
     public ApiKey {
       tiers = Map.copyOf(tiers);
+    }
+
+    /** Keys as the gateway's own ({@code keys: static}). */
+    public ApiKey(String header, String policy, Map<String, String> tiers) {
+      this(header, policy, tiers, false);
     }
   }
 

@@ -81,7 +81,7 @@ final class ProxyCall {
   private final String[] checkKeys = new String[2];
   private final int[] checkKinds = new int[2];
   private int checkCount;
-  private PolicyLookup.Bound bindingPolicy;
+  private String bindingHeader;
   private Decision bindingDecision;
   private long queuedAtNanos;
   private boolean queued;
@@ -146,7 +146,16 @@ final class ProxyCall {
       if (error != null) {
         fail(503, "unavailable", "API key: cannot be verified now (expected: retry shortly)");
       } else if (c.isRejected()) {
-        fail(401, "invalid_api_key", c.rejection());
+        if (c.decision() != null) {
+          RateLimitHeaders.write(response.headers(), c.policyHeader(), c.decision(), false);
+        } else if (c.retryAfterSeconds() > 0) {
+          response.headers().set(RETRY_AFTER, Long.toString(c.retryAfterSeconds()));
+        }
+        if (c.status() == 429) {
+          limitedBy = BY_KEY;
+          route.meters.limited[BY_KEY].increment();
+        }
+        fail(c.status(), c.code(), c.rejection());
       } else {
         client = c;
         checks();
@@ -164,7 +173,13 @@ final class ProxyCall {
           BY_ENDPOINT);
     }
     if (client != null) {
-      addCheck(client.policy(), client.id(), BY_KEY);
+      if (client.policy() != null) {
+        addCheck(client.policy(), client.id(), BY_KEY);
+      } else if (client.decision() != null) {
+        // Limited by the resolver while verifying the key: its decision competes for the headers.
+        bindingHeader = client.policyHeader();
+        bindingDecision = client.decision();
+      }
     } else if (routing.ipPolicy != null) {
       addCheck(routing.ipPolicy, identity, BY_IP);
     }
@@ -213,7 +228,7 @@ final class ProxyCall {
     if (d.allowed() || bound.shadow()) {
       // The headers show the tightest policy: the one with the fewest requests left.
       if (bindingDecision == null || d.remaining() < bindingDecision.remaining()) {
-        bindingPolicy = bound;
+        bindingHeader = bound.policyHeader();
         bindingDecision = d;
       }
       runCheck(i + 1);
@@ -265,7 +280,7 @@ final class ProxyCall {
   private void admitted() {
     leaveQueue(true);
     if (bindingDecision != null) {
-      RateLimitHeaders.write(response.headers(), bindingPolicy.policyHeader(), bindingDecision, true);
+      RateLimitHeaders.write(response.headers(), bindingHeader, bindingDecision, true);
     }
     forward();
   }

@@ -97,6 +97,8 @@
       $('chart-rate').dataset.points = String(xs.length);
       $('chart-rate').dataset.lastDenied = String(s.series.length ? s.series[s.series.length - 1].denied : 0);
     }
+    // platform.js (full mode's key management) listens: it shows its section where s.platform is true.
+    document.dispatchEvent(new CustomEvent('viva:stats', { detail: s }));
     $('app').dataset.updates = String((Number($('app').dataset.updates) || 0) + 1);
   }
 
@@ -190,6 +192,7 @@
     $('logout').hidden = true;
     $('login').hidden = false;
     $('login-error').textContent = message || '';
+    document.dispatchEvent(new CustomEvent('viva:logout'));
   }
 
   document.addEventListener('DOMContentLoaded', () => {
