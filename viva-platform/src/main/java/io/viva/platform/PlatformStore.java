@@ -570,11 +570,12 @@ public final class PlatformStore {
 
   // ---- plumbing ---------------------------------------------------------------------------------
 
-  private interface Work<T> {
+  interface Work<T> {
     T run(Connection c) throws SQLException;
   }
 
-  private <T> T tx(Work<T> work) {
+  /** Runs {@code work} in one transaction (shared by the usage and billing stores). */
+  <T> T tx(Work<T> work) {
     try (Connection c = dataSource.getConnection()) {
       c.setAutoCommit(false);
       try {

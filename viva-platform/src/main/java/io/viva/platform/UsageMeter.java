@@ -1,0 +1,234 @@
+package io.viva.platform;
+
+import io.viva.core.Clock;
+import java.time.YearMonth;
+import java.time.ZoneOffset;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * Counts verifications per key, minute, outcome and tier in memory, on the hot path without a lock
+ * (a concurrent map lookup and {@link LongAdder} increments), and hands them out in batches with
+ * {@link #drain}. Also the {@link QuotaGuard}: a key's month so far is its database total
+ * (refreshed in the background by {@link #refreshQuotas}) plus what this instance counted and has
+ * not yet drained.
+ *
+ * <p><b>Exactness.</b> {@link #drain} takes each counter with {@link LongAdder#sumThenReset}, which
+ * moves every increment to exactly one batch: a request counted during a drain lands in this batch
+ * or the next, never both, never neither. Buckets of past minutes stay drainable for {@link
+ * #RETIRE_AFTER_MINUTES} minutes after they close, for a thread that read the bucket just before the
+ * minute turned.
+ */
+public final class UsageMeter implements QuotaGuard {
+
+  /** How long a closed minute's counters stay in memory (drained at every flush) before they are dropped. */
+  static final int RETIRE_AFTER_MINUTES = 2;
+  private static final UsageOutcome[] OUTCOMES = UsageOutcome.values();
+
+  private final Clock clock;
+  private final String source;
+  private final ConcurrentHashMap<Long, Minute> minutes = new ConcurrentHashMap<>();
+  private final ConcurrentHashMap<String, KeyMonth> keys = new ConcurrentHashMap<>();
+  private final LongAdder pending = new LongAdder();
+  private volatile Minute current;
+  private long batchSeq;
+
+  private static final class Minute {
+    final long minute;
+    final ConcurrentHashMap<String, Cell> cells = new ConcurrentHashMap<>();
+
+    Minute(long minute) {
+      this.minute = minute;
+    }
+  }
+
+  private static final class Cell {
+    final String keyId;
+    final String tier;
+    final LongAdder[] byOutcome = new LongAdder[OUTCOMES.length];
+
+    Cell(String keyId, String tier) {
+      this.keyId = keyId;
+      this.tier = tier;
+      for (int i = 0; i < byOutcome.length; i++) {
+        byOutcome[i] = new LongAdder();
+      }
+    }
+  }
+
+  /** A key's month: the database's total (as of the last refresh) and what is counted here but not yet drained. */
+  private static final class KeyMonth {
+    final LongAdder undrained = new LongAdder();
+    volatile long month = -1;
+    volatile long database;
+    volatile long lastSeenMinute;
+  }
+
+  /** A meter on {@code clock}; {@code source} names this instance in the batches. */
+  public UsageMeter(Clock clock, String source) {
+    this.clock = Objects.requireNonNull(clock, "clock");
+    this.source = Objects.requireNonNull(source, "source");
+    this.current = new Minute(minuteOf(clock.micros()));
+    minutes.put(current.minute, current);
+  }
+
+  /** The minute (since the epoch) of a time in microseconds. */
+  public static long minuteOf(long micros) {
+    return Math.floorDiv(micros, 60_000_000L);
+  }
+
+  /** The first minute of the calendar month (UTC) containing {@code minute}. */
+  public static long monthStart(long minute) {
+    YearMonth ym = YearMonth.from(java.time.Instant.ofEpochSecond(minute * 60).atZone(ZoneOffset.UTC));
+    return ym.atDay(1).atStartOfDay(ZoneOffset.UTC).toEpochSecond() / 60;
+  }
+
+  /** Counts one verification of {@code key} that ended with {@code outcome} under {@code tier}. Never blocks. */
+  public void record(String keyId, String tier, UsageOutcome outcome) {
+    long minute = minuteOf(clock.micros());
+    if (outcome == UsageOutcome.ALLOWED) {
+      // Before the cell, so a concurrent drain never subtracts more than was added here.
+      keyMonth(keyId, minute).undrained.increment();
+    }
+    Minute m = current;
+    if (m.minute != minute) {
+      m = minutes.computeIfAbsent(minute, Minute::new);
+      if (minute > current.minute) {
+        current = m;
+      }
+    }
+    Cell cell = m.cells.get(keyId);
+    if (cell == null || !cell.tier.equals(tier)) {
+      String k = cell == null ? keyId : keyId + ' ' + tier;
+      cell = m.cells.get(k);
+      if (cell == null) {
+        cell = m.cells.computeIfAbsent(k, x -> new Cell(keyId, tier));
+      }
+    }
+    cell.byOutcome[outcome.ordinal()].increment();
+    pending.increment();
+  }
+
+  private KeyMonth keyMonth(String keyId, long minute) {
+    KeyMonth km = keys.get(keyId);
+    if (km == null) {
+      km = keys.computeIfAbsent(keyId, k -> new KeyMonth());
+    }
+    if (km.lastSeenMinute != minute) {
+      km.lastSeenMinute = minute;
+    }
+    return km;
+  }
+
+  /** Counted requests not yet drained (approximate while counting goes on). */
+  public long pending() {
+    return pending.sum();
+  }
+
+  @Override
+  public boolean withinQuota(ApiKey key, long quota) {
+    if (quota == Long.MAX_VALUE) {
+      return true;
+    }
+    long minute = minuteOf(clock.micros());
+    KeyMonth km = keyMonth(key.id(), minute);
+    long database = km.month == monthStart(minute) ? km.database : 0;
+    return database + Math.max(0, km.undrained.sum()) < quota;
+  }
+
+  /** Takes every count so far and returns it as batches of at most {@link UsageBatch#MAX_COUNTS} counts. */
+  public synchronized List<UsageBatch> drain() {
+    long now = minuteOf(clock.micros());
+    List<UsageBatch.Count> counts = new ArrayList<>();
+    Map<String, Long> allowed = new HashMap<>();
+    long taken = 0;
+    for (Iterator<Minute> it = minutes.values().iterator(); it.hasNext(); ) {
+      Minute m = it.next();
+      for (Cell c : m.cells.values()) {
+        for (UsageOutcome o : OUTCOMES) {
+          long n = c.byOutcome[o.ordinal()].sumThenReset();
+          if (n != 0) {
+            counts.add(new UsageBatch.Count(c.keyId, m.minute, o, c.tier, n));
+            taken += n;
+            if (o == UsageOutcome.ALLOWED) {
+              allowed.merge(c.keyId, n, Long::sum);
+            }
+          }
+        }
+      }
+      if (m.minute < now - RETIRE_AFTER_MINUTES) {
+        it.remove();
+        // A last look after removal: nothing should have arrived this late, but if it did it is not lost.
+        for (Cell c : m.cells.values()) {
+          for (UsageOutcome o : OUTCOMES) {
+            long n = c.byOutcome[o.ordinal()].sumThenReset();
+            if (n != 0) {
+              counts.add(new UsageBatch.Count(c.keyId, m.minute, o, c.tier, n));
+              taken += n;
+              if (o == UsageOutcome.ALLOWED) {
+                allowed.merge(c.keyId, n, Long::sum);
+              }
+            }
+          }
+        }
+      }
+    }
+    allowed.forEach((k, n) -> {
+      KeyMonth km = keys.get(k);
+      if (km != null) {
+        km.undrained.add(-n);
+      }
+    });
+    pending.add(-taken);
+    List<UsageBatch> out = new ArrayList<>();
+    for (int i = 0; i < counts.size(); i += UsageBatch.MAX_COUNTS) {
+      out.add(new UsageBatch(nextBatchId(), source, counts.subList(i, Math.min(counts.size(), i + UsageBatch.MAX_COUNTS))));
+    }
+    return out;
+  }
+
+  private String nextBatchId() {
+    // Unique across instances and restarts: the instance id is random per process.
+    return source + "-" + Long.toString(clock.micros(), 36) + "-" + (++batchSeq);
+  }
+
+  /**
+   * Reloads the month-to-date totals of the keys seen in the last hour from {@code store}; forgets
+   * keys idle longer (nothing undrained).
+   */
+  public void refreshQuotas(UsageStore store) {
+    long minute = minuteOf(clock.micros());
+    long month = monthStart(minute);
+    List<String> ids = new ArrayList<>();
+    for (Iterator<Map.Entry<String, KeyMonth>> it = keys.entrySet().iterator(); it.hasNext(); ) {
+      Map.Entry<String, KeyMonth> e = it.next();
+      if (e.getValue().lastSeenMinute < minute - 60 && e.getValue().undrained.sum() == 0) {
+        it.remove();
+      } else {
+        ids.add(e.getKey());
+      }
+    }
+    if (ids.isEmpty()) {
+      return;
+    }
+    Map<String, Long> totals = store.allowedSince(ids, month);
+    for (String id : ids) {
+      KeyMonth km = keys.get(id);
+      if (km != null) {
+        km.database = totals.getOrDefault(id, 0L);
+        km.month = month;
+      }
+    }
+  }
+
+  /** This instance's name in batch ids. */
+  public String source() {
+    return source;
+  }
+}
