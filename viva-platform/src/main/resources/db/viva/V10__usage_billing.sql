@@ -14,13 +14,13 @@ CREATE TABLE usage_batches (
 -- Requests per key, minute (minutes since the epoch, UTC), outcome and the tier that served them.
 CREATE TABLE usage_counts (
   key_id   VARCHAR(40) NOT NULL,
-  minute   BIGINT      NOT NULL,
+  at_minute BIGINT     NOT NULL,
   outcome  VARCHAR(16) NOT NULL,
   tier     VARCHAR(64) NOT NULL,
   requests BIGINT      NOT NULL,
-  CONSTRAINT usage_counts_pk PRIMARY KEY (key_id, minute, outcome, tier)
+  CONSTRAINT usage_counts_pk PRIMARY KEY (key_id, at_minute, outcome, tier)
 );
-CREATE INDEX usage_counts_minute ON usage_counts (minute);
+CREATE INDEX usage_counts_minute ON usage_counts (at_minute);
 
 -- One invoice per owner and billing period (YYYY-MM); the unique constraint makes closing a
 -- period twice a no-op.

@@ -188,7 +188,7 @@ public final class Billing {
 
   /** The invoice with {@code id}, with its lines. */
   public Optional<Invoice> get(String id) {
-    List<Invoice> found = list("SELECT * FROM invoices WHERE id = ?", id);
+    List<Invoice> found = query("SELECT * FROM invoices WHERE id = ?", id);
     return found.isEmpty() ? Optional.empty() : Optional.of(found.get(0));
   }
 
@@ -205,10 +205,10 @@ public final class Billing {
       args.add(owner);
     }
     sql.append(" ORDER BY period DESC, owner_id LIMIT ").append(PlatformStore.MAX_PAGE);
-    return list(sql.toString(), args.toArray(String[]::new));
+    return query(sql.toString(), args.toArray(String[]::new));
   }
 
-  private List<Invoice> list(String sql, String... args) {
+  private List<Invoice> query(String sql, String... args) {
     return store.tx(c -> {
       List<Invoice> out = new ArrayList<>();
       try (PreparedStatement ps = c.prepareStatement(sql)) {

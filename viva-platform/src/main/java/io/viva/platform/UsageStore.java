@@ -70,15 +70,15 @@ public final class UsageStore {
       }
     }
     String upsert = postgres
-        ? "INSERT INTO usage_counts (key_id, minute, outcome, tier, requests) VALUES (?, ?, ?, ?, ?)"
-            + " ON CONFLICT (key_id, minute, outcome, tier) DO UPDATE SET requests = usage_counts.requests"
+        ? "INSERT INTO usage_counts (key_id, at_minute, outcome, tier, requests) VALUES (?, ?, ?, ?, ?)"
+            + " ON CONFLICT (key_id, at_minute, outcome, tier) DO UPDATE SET requests = usage_counts.requests"
             + " + EXCLUDED.requests"
         : "MERGE INTO usage_counts u USING (VALUES (CAST(? AS VARCHAR(40)), CAST(? AS BIGINT), CAST(? AS VARCHAR(16)),"
-            + " CAST(? AS VARCHAR(64)), CAST(? AS BIGINT))) AS v (key_id, minute, outcome, tier, requests)"
-            + " ON u.key_id = v.key_id AND u.minute = v.minute AND u.outcome = v.outcome AND u.tier = v.tier"
+            + " CAST(? AS VARCHAR(64)), CAST(? AS BIGINT))) AS v (key_id, at_minute, outcome, tier, requests)"
+            + " ON u.key_id = v.key_id AND u.at_minute = v.at_minute AND u.outcome = v.outcome AND u.tier = v.tier"
             + " WHEN MATCHED THEN UPDATE SET requests = u.requests + v.requests"
-            + " WHEN NOT MATCHED THEN INSERT (key_id, minute, outcome, tier, requests)"
-            + " VALUES (v.key_id, v.minute, v.outcome, v.tier, v.requests)";
+            + " WHEN NOT MATCHED THEN INSERT (key_id, at_minute, outcome, tier, requests)"
+            + " VALUES (v.key_id, v.at_minute, v.outcome, v.tier, v.requests)";
     try (PreparedStatement ps = c.prepareStatement(upsert)) {
       for (UsageBatch.Count n : batch.counts()) {
         ps.setString(1, n.keyId());
@@ -123,7 +123,7 @@ public final class UsageStore {
       List<String> part = ids.subList(i, Math.min(ids.size(), i + 500));
       String in = String.join(",", java.util.Collections.nCopies(part.size(), "?"));
       store.tx(c -> {
-        try (PreparedStatement ps = c.prepareStatement("SELECT key_id, SUM(requests) FROM usage_counts WHERE minute >= ?"
+        try (PreparedStatement ps = c.prepareStatement("SELECT key_id, SUM(requests) FROM usage_counts WHERE at_minute >= ?"
             + " AND outcome = 'allowed' AND key_id IN (" + in + ") GROUP BY key_id")) {
           ps.setLong(1, fromMinute);
           for (int j = 0; j < part.size(); j++) {
@@ -155,8 +155,8 @@ public final class UsageStore {
    */
   public List<Bucket> series(String keyId, long fromMinute, long toMinute, int bucketMinutes) {
     return store.tx(c -> {
-      try (PreparedStatement ps = c.prepareStatement("SELECT (minute / " + bucketMinutes + ") * " + bucketMinutes
-          + " AS b, outcome, SUM(requests) FROM usage_counts WHERE key_id = ? AND minute >= ? AND minute < ?"
+      try (PreparedStatement ps = c.prepareStatement("SELECT (at_minute / " + bucketMinutes + ") * " + bucketMinutes
+          + " AS b, outcome, SUM(requests) FROM usage_counts WHERE key_id = ? AND at_minute >= ? AND at_minute < ?"
           + " GROUP BY b, outcome ORDER BY b")) {
         ps.setString(1, keyId);
         ps.setLong(2, fromMinute);
@@ -200,8 +200,8 @@ public final class UsageStore {
    */
   public List<KeyTotal> totals(String ownerId, long fromMinute, long toMinute) {
     return store.tx(c -> {
-      String sql = "SELECT u.key_id, k.owner_id, u.outcome, u.tier, SUM(u.requests), MAX(u.minute)"
-          + " FROM usage_counts u LEFT JOIN api_keys k ON k.id = u.key_id WHERE u.minute >= ? AND u.minute < ?"
+      String sql = "SELECT u.key_id, k.owner_id, u.outcome, u.tier, SUM(u.requests), MAX(u.at_minute)"
+          + " FROM usage_counts u LEFT JOIN api_keys k ON k.id = u.key_id WHERE u.at_minute >= ? AND u.at_minute < ?"
           + (ownerId != null ? " AND k.owner_id = ?" : "") + " GROUP BY u.key_id, k.owner_id, u.outcome, u.tier"
           + " ORDER BY u.key_id";
       try (PreparedStatement ps = c.prepareStatement(sql)) {
@@ -244,7 +244,7 @@ public final class UsageStore {
   public List<String> ownersWithUsage(long fromMinute, long toMinute) {
     return store.tx(c -> {
       try (PreparedStatement ps = c.prepareStatement("SELECT DISTINCT k.owner_id FROM usage_counts u"
-          + " LEFT JOIN api_keys k ON k.id = u.key_id WHERE u.minute >= ? AND u.minute < ? ORDER BY 1")) {
+          + " LEFT JOIN api_keys k ON k.id = u.key_id WHERE u.at_minute >= ? AND u.at_minute < ? ORDER BY 1")) {
         ps.setLong(1, fromMinute);
         ps.setLong(2, toMinute);
         List<String> out = new ArrayList<>();
