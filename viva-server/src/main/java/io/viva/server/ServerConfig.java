@@ -79,6 +79,7 @@ public final class ServerConfig {
   private String configDigest;
   private PlatformConfig platform = PlatformConfig.DEFAULTS;
   private List<TierFile.TierSpec> tiers;
+  private UsageConfig usage = UsageConfig.DEFAULTS;
 
   private ServerConfig(Layer l, Path configFile, List<PolicyFile.PolicySpec> policies, boolean policiesFromFile) {
     this.host = l.host;
@@ -137,6 +138,7 @@ public final class ServerConfig {
     config.configDigest = digest;
     config.platform = PlatformConfig.load(contents != null ? contents.platform() : null, env, merged.mode);
     config.tiers = contents != null ? contents.tiers() : null;
+    config.usage = UsageConfig.fromEnv(env);
     return config;
   }
 
@@ -214,6 +216,11 @@ public final class ServerConfig {
     return platform;
   }
 
+  /** Full mode's usage, billing and webhook settings (environment only). */
+  UsageConfig usage() {
+    return usage;
+  }
+
   /** The tiers from the file, or null for the built-in ones. */
   List<TierFile.TierSpec> tiers() {
     return tiers;
@@ -224,6 +231,7 @@ public final class ServerConfig {
     ServerConfig copy = with(l -> l.mode = "full");
     copy.platform = platform;
     copy.tiers = tiers;
+    copy.usage = usage;
     return copy;
   }
 
@@ -307,6 +315,7 @@ public final class ServerConfig {
     copy.configDigest = configDigest;
     copy.platform = platform;
     copy.tiers = tiers;
+    copy.usage = usage;
     return copy;
   }
 
@@ -318,6 +327,7 @@ public final class ServerConfig {
     copy.configDigest = configDigest;
     copy.platform = platform;
     copy.tiers = tiers;
+    copy.usage = usage;
     return copy;
   }
 
