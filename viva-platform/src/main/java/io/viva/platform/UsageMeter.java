@@ -19,6 +19,12 @@ import java.util.concurrent.atomic.LongAdder;
  * (refreshed in the background by {@link #refreshQuotas}) plus what this instance counted and has
  * not yet drained.
  *
+ * <p><b>Quota bound.</b> The month so far = the database's total at the last refresh + what was
+ * drained since (shipped) + what is not drained yet. With the in-process pipeline that is exact for
+ * this instance's own traffic; what other instances counted and what sits in the RabbitMQ queue
+ * shows up at the next refresh, so a key may overshoot its quota by at most the requests the other
+ * instances allowed in one flush interval + one refresh interval (+ the queue's delay with RabbitMQ).
+ *
  * <p><b>Exactness.</b> {@link #drain} takes each counter with {@link LongAdder#sumThenReset}, which
  * moves every increment to exactly one batch: a request counted during a drain lands in this batch
  * or the next, never both, never neither. Buckets of past minutes stay drainable for {@link
@@ -65,6 +71,8 @@ public final class UsageMeter implements QuotaGuard {
   /** A key's month: the database's total (as of the last refresh) and what is counted here but not yet drained. */
   private static final class KeyMonth {
     final LongAdder undrained = new LongAdder();
+    /** Drained since the last refresh: in the pipeline, or already in the database but not in {@link #database}. */
+    final LongAdder shipped = new LongAdder();
     volatile long month = -1;
     volatile long database;
     volatile long lastSeenMinute;
@@ -118,7 +126,12 @@ public final class UsageMeter implements QuotaGuard {
   private KeyMonth keyMonth(String keyId, long minute) {
     KeyMonth km = keys.get(keyId);
     if (km == null) {
-      km = keys.computeIfAbsent(keyId, k -> new KeyMonth());
+      km = keys.computeIfAbsent(keyId, k -> {
+        KeyMonth fresh = new KeyMonth();
+        // Nothing known from the database until the first refresh (the documented overshoot for a key new here).
+        fresh.month = monthStart(minute);
+        return fresh;
+      });
     }
     if (km.lastSeenMinute != minute) {
       km.lastSeenMinute = minute;
@@ -138,8 +151,9 @@ public final class UsageMeter implements QuotaGuard {
     }
     long minute = minuteOf(clock.micros());
     KeyMonth km = keyMonth(key.id(), minute);
-    long database = km.month == monthStart(minute) ? km.database : 0;
-    return database + Math.max(0, km.undrained.sum()) < quota;
+    // Until the first refresh of a new month, last month's database total and shipped counts do not apply.
+    long known = km.month == monthStart(minute) ? km.database + km.shipped.sum() : 0;
+    return known + Math.max(0, km.undrained.sum()) < quota;
   }
 
   /** Takes every count so far and returns it as batches of at most {@link UsageBatch#MAX_COUNTS} counts. */
@@ -182,6 +196,7 @@ public final class UsageMeter implements QuotaGuard {
     allowed.forEach((k, n) -> {
       KeyMonth km = keys.get(k);
       if (km != null) {
+        km.shipped.add(n);
         km.undrained.add(-n);
       }
     });
@@ -202,7 +217,7 @@ public final class UsageMeter implements QuotaGuard {
    * Reloads the month-to-date totals of the keys seen in the last hour from {@code store}; forgets
    * keys idle longer (nothing undrained).
    */
-  public void refreshQuotas(UsageStore store) {
+  public synchronized void refreshQuotas(UsageStore store) {
     long minute = minuteOf(clock.micros());
     long month = monthStart(minute);
     List<String> ids = new ArrayList<>();
@@ -217,12 +232,15 @@ public final class UsageMeter implements QuotaGuard {
     if (ids.isEmpty()) {
       return;
     }
+    // Drains wait (same lock), so what was shipped before this query is either in its answer (the
+    // in-process pipeline applies before returning) or still in the queue (RabbitMQ: the overshoot bound).
     Map<String, Long> totals = store.allowedSince(ids, month);
     for (String id : ids) {
       KeyMonth km = keys.get(id);
       if (km != null) {
         km.database = totals.getOrDefault(id, 0L);
         km.month = month;
+        km.shipped.reset();
       }
     }
   }

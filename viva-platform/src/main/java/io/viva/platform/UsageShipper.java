@@ -85,14 +85,19 @@ public final class UsageShipper implements AutoCloseable {
       }
       if (now - lastRefresh >= refreshNanos) {
         lastRefresh = now;
-        try {
-          meter.refreshQuotas(store);
-        } catch (StorageUnavailableException e) {
-          LOG.debug("quota refresh failed: {}", e.getMessage());
-        }
+        refreshQuotas();
       }
     } catch (RuntimeException e) {
       LOG.error("usage shipper: {}", e.toString());
+    }
+  }
+
+  /** Under the flush lock, so a batch drained but not yet applied is never missed by the refresh. */
+  private synchronized void refreshQuotas() {
+    try {
+      meter.refreshQuotas(store);
+    } catch (StorageUnavailableException e) {
+      LOG.debug("quota refresh failed: {}", e.getMessage());
     }
   }
 
