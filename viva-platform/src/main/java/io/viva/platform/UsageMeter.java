@@ -43,6 +43,25 @@ public final class UsageMeter implements QuotaGuard {
   private final ConcurrentHashMap<String, KeyMonth> keys = new ConcurrentHashMap<>();
   private final LongAdder pending = new LongAdder();
   private volatile Minute current;
+  private volatile QuotaListener quotaListener = (k, level, used, quota, month) -> { };
+
+  /** Hears when a key's month crosses 80 % or 100 % of its quota (once per key, month and level; at a refresh). */
+  @FunctionalInterface
+  public interface QuotaListener {
+    /**
+     * @param keyId the key
+     * @param level 80 or 100
+     * @param used requests this month so far
+     * @param quota the key's monthly quota
+     * @param monthStart the month's first minute since the epoch
+     */
+    void crossed(String keyId, int level, long used, long quota, long monthStart);
+  }
+
+  /** Sets the quota threshold listener (called on the usage shipper's thread). */
+  public void onQuota(QuotaListener listener) {
+    this.quotaListener = Objects.requireNonNull(listener, "listener");
+  }
   private long batchSeq;
 
   private static final class Minute {
@@ -75,6 +94,9 @@ public final class UsageMeter implements QuotaGuard {
     final LongAdder shipped = new LongAdder();
     volatile long month = -1;
     volatile long database;
+    volatile long quota = Long.MAX_VALUE;
+    long notifiedMonth = -1;
+    int notifiedLevel;
     volatile long lastSeenMinute;
   }
 
@@ -151,6 +173,9 @@ public final class UsageMeter implements QuotaGuard {
     }
     long minute = minuteOf(clock.micros());
     KeyMonth km = keyMonth(key.id(), minute);
+    if (km.quota != quota) {
+      km.quota = quota;
+    }
     // Until the first refresh of a new month, last month's database total and shipped counts do not apply.
     long known = km.month == monthStart(minute) ? km.database + km.shipped.sum() : 0;
     return known + Math.max(0, km.undrained.sum()) < quota;
@@ -241,6 +266,28 @@ public final class UsageMeter implements QuotaGuard {
         km.database = totals.getOrDefault(id, 0L);
         km.month = month;
         km.shipped.reset();
+        notifyQuota(id, km, month);
+      }
+    }
+  }
+
+  private void notifyQuota(String id, KeyMonth km, long month) {
+    long quota = km.quota;
+    if (quota == Long.MAX_VALUE || quota == 0) {
+      return;
+    }
+    long used = km.database + Math.max(0, km.undrained.sum());
+    int level = used >= quota ? 100 : used >= quota - quota / 5 ? 80 : 0;
+    if (km.notifiedMonth != month) {
+      km.notifiedMonth = month;
+      km.notifiedLevel = 0;
+    }
+    if (level > km.notifiedLevel) {
+      km.notifiedLevel = level;
+      try {
+        quotaListener.crossed(id, level, used, quota, month);
+      } catch (RuntimeException e) {
+        // a listener's failure must not stop the refresh
       }
     }
   }

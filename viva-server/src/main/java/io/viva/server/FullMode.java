@@ -21,6 +21,8 @@ import io.viva.platform.UsageOutcome;
 import io.viva.platform.UsagePipeline;
 import io.viva.platform.UsageShipper;
 import io.viva.platform.UsageStore;
+import io.viva.platform.WebhookDispatcher;
+import io.viva.platform.WebhookStore;
 import io.viva.platform.KeyFormat;
 import io.viva.platform.KeyVerifier;
 import io.viva.platform.PlatformDatabase;
@@ -91,6 +93,9 @@ final class FullMode implements AutoCloseable {
   private final UsageShipper shipper;
   private final RabbitUsageWorker consumer;
   private final ScheduledExecutorService billingTimer;
+  final WebhookStore webhooks;
+  final WebhookEvents events;
+  private final WebhookDispatcher dispatcher;
 
   private FullMode(ServerConfig server, LimitStore limitStore, Metrics metrics, Clock clock) {
     this.clock = clock;
@@ -116,6 +121,12 @@ final class FullMode implements AutoCloseable {
     }
     List<TierFile.TierSpec> tiers = server.tiers() != null ? server.tiers() : TierFile.defaults();
     applyTiers(tiers);
+    AtomicInteger n = new AtomicInteger();
+    this.blocking = Executors.newFixedThreadPool(4, r -> {
+      Thread t = new Thread(r, "viva-admin-" + n.incrementAndGet());
+      t.setDaemon(true);
+      return t;
+    });
     UsagePipeline pipeline = usageConfig.rabbitUrl() == null ? UsagePipeline.inProcess(usage)
         : new RabbitUsagePipeline(usageConfig.rabbitUrl(), usageConfig.queue(), "viva-usage-" + meter.source());
     try {
@@ -130,6 +141,11 @@ final class FullMode implements AutoCloseable {
     boolean appliesUsage = usageConfig.rabbitUrl() == null || usageConfig.consumer();
     this.consumer = usageConfig.rabbitUrl() != null && usageConfig.consumer()
         ? new RabbitUsageWorker(usageConfig.rabbitUrl(), usageConfig.queue(), usage) : null;
+    this.webhooks = new WebhookStore(store, clock);
+    this.events = new WebhookEvents(webhooks, blocking, clock, usageConfig.webhookDebounce());
+    meter.onQuota(events::quota);
+    this.dispatcher = new WebhookDispatcher(webhooks, clock, usageConfig.webhookRetryInitial(),
+        usageConfig.webhookRetryMax(), usageConfig.webhookRetryFor(), Duration.ofMillis(200));
     this.billingTimer = Executors.newSingleThreadScheduledExecutor(r -> {
       Thread t = new Thread(r, "viva-billing");
       t.setDaemon(true);
@@ -137,16 +153,10 @@ final class FullMode implements AutoCloseable {
     });
     if (appliesUsage) {
       billingTimer.scheduleWithFixedDelay(new BillingCloser(billing, clock, usageConfig.billingCloseDelay(),
-          this::pricing, inv -> { }), 1, 60, TimeUnit.SECONDS);
+          this::pricing, events::invoice), 1, 60, TimeUnit.SECONDS);
     }
     this.bootstrapDigest = server.adminToken() == null ? null : sha256(server.adminToken());
     this.tokens = Caffeine.newBuilder().maximumSize(10_000).expireAfterWrite(Duration.ofSeconds(5)).build();
-    AtomicInteger n = new AtomicInteger();
-    this.blocking = Executors.newFixedThreadPool(4, r -> {
-      Thread t = new Thread(r, "viva-admin-" + n.incrementAndGet());
-      t.setDaemon(true);
-      return t;
-    });
     this.health = Executors.newSingleThreadScheduledExecutor(r -> {
       Thread t = new Thread(r, "viva-db-health");
       t.setDaemon(true);
@@ -192,6 +202,12 @@ final class FullMode implements AutoCloseable {
       FunctionCounter.builder("viva_usage_batches_duplicate", consumer, RabbitUsageWorker::duplicates)
           .description("Redelivered usage batches skipped (already applied)").register(registry);
     }
+    FunctionCounter.builder("viva_webhook_deliveries", dispatcher, WebhookDispatcher::delivered)
+        .tag("result", "delivered").description("Webhook deliveries by result").register(registry);
+    FunctionCounter.builder("viva_webhook_deliveries", dispatcher, WebhookDispatcher::failedAttempts)
+        .tag("result", "failed_attempt").description("Webhook deliveries by result").register(registry);
+    FunctionCounter.builder("viva_webhook_deliveries", dispatcher, WebhookDispatcher::givenUp)
+        .tag("result", "given_up").description("Webhook deliveries by result").register(registry);
     LOG.info("usage: counting {}, pipeline {}, flush every {} or {} requests{}", usageConfig.counting() ? "on" : "off",
         pipeline.description(), DurationParser.format(usageConfig.flushInterval()), usageConfig.flushEvents(),
         consumer != null ? ", consuming here" : "");
@@ -217,6 +233,9 @@ final class FullMode implements AutoCloseable {
       UsageOutcome o = UsageOutcome.of(v.code());
       if (o != null) {
         meter.record(key.id(), v.tier() != null ? v.tier() : key.tier(), o);
+      }
+      if (o == UsageOutcome.RATE_LIMITED) {
+        events.rateLimited(key, v.tier());
       }
     }
     if (anonymousCheck) {
@@ -326,6 +345,7 @@ final class FullMode implements AutoCloseable {
   public void close() {
     health.shutdownNow();
     billingTimer.shutdownNow();
+    dispatcher.close();
     blocking.shutdown();
     try {
       blocking.awaitTermination(5, TimeUnit.SECONDS);

@@ -29,6 +29,7 @@ import io.viva.platform.UsageOutcome;
 import io.viva.platform.UsageStore;
 import io.viva.platform.Verification;
 import java.io.IOException;
+import java.net.URI;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.format.DateTimeParseException;
@@ -118,6 +119,11 @@ final class PlatformApi {
         this::flushUsage));
     t.add(HttpMethod.GET, "/api/v1/invoices", admin(Role.VIEWER, null, this::listInvoices));
     t.add(HttpMethod.GET, "/api/v1/invoices/:id", admin(Role.VIEWER, null, this::getInvoice));
+    t.add(HttpMethod.POST, "/api/v1/webhooks", Http.body(ADMIN_BODY_LIMIT), admin(Role.OPERATOR, "webhook.create",
+        this::createWebhook));
+    t.add(HttpMethod.GET, "/api/v1/webhooks", admin(Role.OPERATOR, null, this::listWebhooks));
+    t.add(HttpMethod.DELETE, "/api/v1/webhooks/:id", admin(Role.OPERATOR, "webhook.delete", this::deleteWebhook));
+    t.add(HttpMethod.GET, "/api/v1/webhooks/:id/deliveries", admin(Role.OPERATOR, null, this::deliveries));
     t.add(HttpMethod.POST, "/api/v1/invoices/close", Http.body(ADMIN_BODY_LIMIT), admin(Role.OPERATOR,
         "invoice.close", this::closeInvoices));
   }
@@ -398,6 +404,7 @@ final class PlatformApi {
     ApiKey key = full.store.createKey(new PlatformStore.NewKey(name, owner, tier, environment, limits, quota, metadata,
         expires), full.hasher.hash(secret), KeyFormat.visibleStart(secret), c.actor());
     full.verifier.invalidate(key.id());
+    full.events.key("key.created", key);
     ObjectNode out = render(key);
     out.put("key", secret);
     return new Reply(201, out);
@@ -482,6 +489,7 @@ final class PlatformApi {
     String id = id(c, "key_");
     ApiKey key = full.store.revokeKey(id, c.actor()).orElseThrow(() -> keyNotFound(id));
     full.verifier.invalidate(id);
+    full.events.key("key.revoked", key);
     return new Reply(200, render(key));
   }
 
@@ -505,6 +513,7 @@ final class PlatformApi {
       throw new ApiError(409, "conflict", e.getMessage());
     }
     full.verifier.invalidate(id);
+    full.events.key("key.rotated", key);
     ObjectNode out = render(key);
     out.put("key", secret);
     return new Reply(200, out);
@@ -521,6 +530,7 @@ final class PlatformApi {
     }
     ApiKey key = full.store.expireKey(id, at, c.actor()).orElseThrow(() -> keyNotFound(id));
     full.verifier.invalidate(id);
+    full.events.key("key.expired", key);
     return new Reply(200, render(key));
   }
 
@@ -805,6 +815,115 @@ final class PlatformApi {
     ObjectNode out = ConfigTree.JSON.createObjectNode();
     out.put("flushed", true);
     return new Reply(200, out);
+  }
+
+  // ---- webhooks ---------------------------------------------------------------------------------
+
+  private static final Pattern WEBHOOK_ID = Pattern.compile("wh_[0-9A-Za-z]{1,36}");
+
+  private Reply createWebhook(Call c) {
+    JsonNode b = require(c.body(), "{\"url\": \"https://example.com/hooks/viva\", \"events\": [\"key.created\"],"
+        + " \"secret\": \"...\"}");
+    unknownFields(b, Set.of("url", "events", "secret"));
+    String url = text(b, "url", 2000, true);
+    URI uri;
+    try {
+      uri = URI.create(url);
+    } catch (IllegalArgumentException e) {
+      throw ApiError.invalid("url: not a URL (expected: http:// or https:// and a host)");
+    }
+    if (uri.getScheme() == null || !(uri.getScheme().equals("http") || uri.getScheme().equals("https"))
+        || uri.getHost() == null) {
+      throw ApiError.invalid("url: \"" + clip(url) + "\" (expected: http:// or https:// and a host)");
+    }
+    String secret = text(b, "secret", 256, true);
+    if (secret.length() < 16) {
+      throw ApiError.invalid("secret: " + secret.length() + " characters (expected: 16 to 256)");
+    }
+    JsonNode ev = b.get("events");
+    if (ev == null || !ev.isArray() || ev.isEmpty() || ev.size() > 20) {
+      throw ApiError.invalid("events: expected a list of 1 to 20 of " + String.join(", ",
+          io.viva.platform.WebhookStore.EVENTS.stream().sorted().toList()) + ", or [\"*\"]");
+    }
+    java.util.List<String> events = new java.util.ArrayList<>();
+    for (JsonNode e : ev) {
+      if (!e.isTextual() || !(e.textValue().equals("*") || io.viva.platform.WebhookStore.EVENTS.contains(e.textValue()))) {
+        throw ApiError.invalid("events: " + clip(e.toString()) + " (expected: one of " + String.join(", ",
+            io.viva.platform.WebhookStore.EVENTS.stream().sorted().toList()) + ", or *)");
+      }
+      if (!events.contains(e.textValue())) {
+        events.add(e.textValue());
+      }
+    }
+    io.viva.platform.WebhookStore.Webhook w = full.webhooks.create(url, events, secret, c.actor());
+    return new Reply(201, render(w));
+  }
+
+  private Reply listWebhooks(Call c) {
+    ObjectNode out = ConfigTree.JSON.createObjectNode();
+    ArrayNode arr = out.putArray("webhooks");
+    full.webhooks.list().forEach(w -> arr.add(render(w)));
+    return new Reply(200, out);
+  }
+
+  private Reply deleteWebhook(Call c) {
+    String id = webhookId(c);
+    if (!full.webhooks.delete(id, c.actor())) {
+      throw new ApiError(404, "not_found", "webhook " + id + ": no such webhook");
+    }
+    ObjectNode out = ConfigTree.JSON.createObjectNode();
+    out.put("id", id);
+    out.put("deleted", true);
+    return new Reply(200, out);
+  }
+
+  private Reply deliveries(Call c) {
+    String id = webhookId(c);
+    full.webhooks.get(id).orElseThrow(() -> new ApiError(404, "not_found", "webhook " + id + ": no such webhook"));
+    int limit = intQuery(c, "limit", 100, 1, PlatformStore.MAX_PAGE);
+    ObjectNode out = ConfigTree.JSON.createObjectNode();
+    ArrayNode arr = out.putArray("deliveries");
+    for (io.viva.platform.WebhookStore.Delivery d : full.webhooks.deliveries(id, limit)) {
+      ObjectNode n = arr.addObject();
+      n.put("id", d.id());
+      n.put("event_type", d.eventType());
+      n.put("state", d.state());
+      n.put("attempts", d.attempts());
+      if (d.lastStatus() == null) {
+        n.putNull("last_status");
+      } else {
+        n.put("last_status", d.lastStatus());
+      }
+      n.put("last_error", d.lastError());
+      n.put("created_at", d.createdAt().toString());
+      n.put("next_attempt_at", d.state().equals("pending") ? d.nextAttemptAt().toString() : null);
+      time(n, "delivered_at", d.deliveredAt());
+      try {
+        n.set("event", ConfigTree.JSON.readTree(d.payload()));
+      } catch (JsonProcessingException e) {
+        n.putNull("event");
+      }
+    }
+    return new Reply(200, out);
+  }
+
+  private static String webhookId(Call c) {
+    String id = c.param("id");
+    if (id == null || !WEBHOOK_ID.matcher(id).matches()) {
+      throw new ApiError(404, "not_found", "id: not a wh_... id (expected: an id as returned on creation)");
+    }
+    return id;
+  }
+
+  private static ObjectNode render(io.viva.platform.WebhookStore.Webhook w) {
+    ObjectNode n = ConfigTree.JSON.createObjectNode();
+    n.put("id", w.id());
+    n.put("url", w.url());
+    ArrayNode ev = n.putArray("events");
+    w.events().forEach(ev::add);
+    n.put("created_at", w.createdAt().toString());
+    n.put("created_by", w.createdBy());
+    return n;
   }
 
   // ---- invoices ---------------------------------------------------------------------------------

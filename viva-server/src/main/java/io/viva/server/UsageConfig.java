@@ -19,13 +19,19 @@ import java.util.Map;
  * USAGE_CONSUMER=true|false    this server also runs the RabbitMQ consumer (default false: run `viva worker`)
  * QUOTA_REFRESH_INTERVAL=2s    how often month-to-date totals are reloaded for the quota check
  * BILLING_CLOSE_DELAY=1h       how long after a month ends its invoices are issued (late batches)
+ * WEBHOOK_RETRY_INITIAL=1s     first retry delay; doubles per attempt
+ * WEBHOOK_RETRY_MAX=10m        longest delay between two attempts
+ * WEBHOOK_RETRY_FOR=24h        how long after the event attempts go on before it is marked failed
+ * WEBHOOK_DEBOUNCE=60s         at most one rate_limit.exceeded event per key in this time
  * </pre>
  */
 record UsageConfig(boolean counting, String rabbitUrl, String queue, Duration flushInterval, long flushEvents,
-    Path spoolDir, long spoolMaxBatches, boolean consumer, Duration quotaRefresh, Duration billingCloseDelay) {
+    Path spoolDir, long spoolMaxBatches, boolean consumer, Duration quotaRefresh, Duration billingCloseDelay,
+    Duration webhookRetryInitial, Duration webhookRetryMax, Duration webhookRetryFor, Duration webhookDebounce) {
 
   static final UsageConfig DEFAULTS = new UsageConfig(true, null, "viva.usage", Duration.ofSeconds(1), 10_000, null,
-      100_000, false, Duration.ofSeconds(2), Duration.ofHours(1));
+      100_000, false, Duration.ofSeconds(2), Duration.ofHours(1), Duration.ofSeconds(1), Duration.ofMinutes(10),
+      Duration.ofHours(24), Duration.ofSeconds(60));
 
   /** Never prints the broker password. */
   @Override
@@ -89,7 +95,15 @@ record UsageConfig(boolean counting, String rabbitUrl, String queue, Duration fl
     if ((e = env(env, "BILLING_CLOSE_DELAY")) != null) {
       close = duration(e, "BILLING_CLOSE_DELAY");
     }
-    return new UsageConfig(counting, url, queue, flush, events, spool, spoolMax, consumer, refresh, close);
+    Duration[] hooks = {d.webhookRetryInitial, d.webhookRetryMax, d.webhookRetryFor, d.webhookDebounce};
+    String[] names = {"WEBHOOK_RETRY_INITIAL", "WEBHOOK_RETRY_MAX", "WEBHOOK_RETRY_FOR", "WEBHOOK_DEBOUNCE"};
+    for (int i = 0; i < names.length; i++) {
+      if ((e = env(env, names[i])) != null) {
+        hooks[i] = duration(e, names[i]);
+      }
+    }
+    return new UsageConfig(counting, url, queue, flush, events, spool, spoolMax, consumer, refresh, close, hooks[0],
+        hooks[1], hooks[2], hooks[3]);
   }
 
   private static boolean bool(String v, String name) throws ConfigException {
