@@ -8,6 +8,7 @@ import io.viva.platform.PlatformStore;
 import io.viva.platform.Pricing;
 import io.viva.platform.RabbitUsageWorker;
 import io.viva.platform.UsageStore;
+import io.viva.platform.WebhookStore;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.List;
@@ -75,6 +76,9 @@ final class WorkerCommand implements Callable<Integer> {
     UsageStore usageStore = new UsageStore(store, db.isPostgres(), clock);
     RabbitUsageWorker consumer = new RabbitUsageWorker(usage.rabbitUrl(), usage.queue(), usageStore);
     List<TierFile.TierSpec> tiers = cfg.tiers() != null ? cfg.tiers() : TierFile.defaults();
+    // invoice.issued events go to the durable webhook queue; the servers' dispatchers send them.
+    WebhookEvents events = new WebhookEvents(new WebhookStore(store, clock), Runnable::run, clock,
+        usage.webhookDebounce());
     ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(r -> {
       Thread t = new Thread(r, "viva-billing");
       t.setDaemon(true);
@@ -82,7 +86,7 @@ final class WorkerCommand implements Callable<Integer> {
     });
     timer.scheduleWithFixedDelay(new BillingCloser(new Billing(store, usageStore, clock), clock,
         usage.billingCloseDelay(), name -> tiers.stream().filter(t -> t.name().equals(name)).findFirst()
-            .map(TierFile.TierSpec::pricing).orElse(Pricing.FREE), inv -> { }), 5, 60, TimeUnit.SECONDS);
+            .map(TierFile.TierSpec::pricing).orElse(Pricing.FREE), events::invoice), 5, 60, TimeUnit.SECONDS);
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       try {
         timer.shutdownNow();
