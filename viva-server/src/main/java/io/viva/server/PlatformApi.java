@@ -621,6 +621,25 @@ final class PlatformApi {
       n.put("monthly_quota", t.tier().monthlyQuota());
     }
     n.set("limits", TierFile.renderLimits(t.limits()));
+    io.viva.platform.Pricing p = t.pricing();
+    if (p != io.viva.platform.Pricing.FREE) {
+      ObjectNode b = n.putObject("billing");
+      b.put("currency", p.currency());
+      b.put("price", p.price());
+      if (p.included() == Long.MAX_VALUE) {
+        b.put("included", "unlimited");
+      } else {
+        b.put("included", p.included());
+      }
+      ArrayNode steps = b.putArray("overage");
+      for (io.viva.platform.Pricing.Step st : p.steps()) {
+        ObjectNode o = steps.addObject();
+        if (st.upTo() != null) {
+          o.put("up_to", st.upTo());
+        }
+        o.put("per_1000", st.per1000());
+      }
+    }
     return n;
   }
 
