@@ -19,6 +19,7 @@ import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -54,7 +55,7 @@ import org.slf4j.LoggerFactory;
  */
 public final class KeyVerifier implements AutoCloseable {
 
-  /** How long "no such key" is remembered (also dropped on any key change). */
+  /** How long "no such key" is remembered. */
   static final Duration NEGATIVE_TTL = Duration.ofSeconds(60);
   /** How long a hole in the change log's sequence is waited for before it is taken as a rolled back insert. */
   static final Duration GAP_TIMEOUT = Duration.ofSeconds(10);
@@ -76,10 +77,20 @@ public final class KeyVerifier implements AutoCloseable {
   private final ScheduledExecutorService scheduler;
   private final AsyncLoadingCache<String, Entry> cache;
   private final AtomicReference<Map<String, TierBinding>> tiers = new AtomicReference<>(Map.of());
+  private volatile Runnable tokenListener = () -> {};
   private final ConcurrentLinkedQueue<Entry> dirty = new ConcurrentLinkedQueue<>();
   private final AtomicLong hits = new AtomicLong();
   private final AtomicLong misses = new AtomicLong();
   private final AtomicLong invalidations = new AtomicLong();
+  /**
+   * Key id to the lookups cached for it (by hash: its current and previous secret), so that a
+   * change drops exactly those, whatever the cache size. May hold a few entries no longer cached
+   * (harmless); an evicted entry is removed only if still the one indexed, so a concurrent reload
+   * is never unindexed.
+   */
+  private final ConcurrentHashMap<String, ConcurrentHashMap<String, Entry>> byKey = new ConcurrentHashMap<>();
+  /** Bumped by every invalidation; a load that overlaps one reads again (see {@link #load}). */
+  private final AtomicLong epoch = new AtomicLong();
   private final AtomicBoolean feedHealthy = new AtomicBoolean(true);
   private final AtomicBoolean closed = new AtomicBoolean();
   private final Map<Long, Long> gaps = new HashMap<>();
@@ -115,6 +126,14 @@ public final class KeyVerifier implements AutoCloseable {
     this.cache = Caffeine.newBuilder()
         .maximumSize(b.cacheSize)
         .executor(Runnable::run)
+        .removalListener((String hash, Entry e, com.github.benmanes.caffeine.cache.RemovalCause cause) -> {
+          if (hash != null && e != null && e.key != null) {
+            byKey.computeIfPresent(e.key.id(), (id, m) -> {
+              m.remove(hash, e);
+              return m.isEmpty() ? null : m;
+            });
+          }
+        })
         .expireAfter(new Expiry<String, Entry>() {
           @Override
           public long expireAfterCreate(String k, Entry e, long now) {
@@ -260,17 +279,37 @@ public final class KeyVerifier implements AutoCloseable {
     return CompletableFuture.completedFuture(new Verification(code, key, key == null ? null : key.tier(), null, null));
   }
 
+  /**
+   * Reads the key of {@code hash}. The result is indexed under its key id before it is returned,
+   * and read again if an invalidation ran meanwhile: an invalidation either finds the index entry
+   * (and drops the cached lookup) or happened before the last read, which then saw the change.
+   */
   private Entry load(String hash) {
-    PlatformStore.Found found;
-    try {
-      found = store.findByHash(hash).orElse(null);
-    } catch (StorageUnavailableException e) {
-      // Returned, not thrown: a failed load is the caller's 503, not a stack trace in Caffeine's log.
-      return FAILED;
+    for (int attempt = 0; ; attempt++) {
+      long before = epoch.get();
+      PlatformStore.Found found;
+      try {
+        found = store.findByHash(hash).orElse(null);
+      } catch (StorageUnavailableException e) {
+        // Returned, not thrown: a failed load is the caller's 503, not a stack trace in Caffeine's log.
+        return FAILED;
+      }
+      if (found == null) {
+        return MISSING;
+      }
+      Entry entry = entryOf(found);
+      byKey.compute(found.key().id(), (id, m) -> {
+        ConcurrentHashMap<String, Entry> map = m != null ? m : new ConcurrentHashMap<>();
+        map.put(hash, entry);
+        return map;
+      });
+      if (epoch.get() == before || attempt == 2) {
+        return entry;
+      }
     }
-    if (found == null) {
-      return MISSING;
-    }
+  }
+
+  private Entry entryOf(PlatformStore.Found found) {
     ApiKey key = found.key();
     RateLimiter overrides = null;
     if (key.limits() != null) {
@@ -286,26 +325,34 @@ public final class KeyVerifier implements AutoCloseable {
     return new Entry(key, found.previousSecret(), overrides);
   }
 
-  /** Drops cached entries of key {@code id} (and every "unknown" entry) now, on this instance. */
+  /**
+   * Runs {@code listener} whenever the change log shows an admin token created or revoked (on any
+   * instance), so that token caches follow within the same bound as keys.
+   */
+  public void onTokenChange(Runnable listener) {
+    this.tokenListener = Objects.requireNonNull(listener, "listener");
+  }
+
+  /** Drops the cached lookups of key {@code id} now, on this instance. */
   public void invalidate(String id) {
     invalidations.incrementAndGet();
     Set<String> ids = Set.of(id);
     dropKeys(ids);
   }
 
+  /**
+   * Drops the cached lookups of keys {@code ids}: O(changed keys), whatever the cache size.
+   * "No such key" entries need no invalidation: no change gives a key a hash that someone could
+   * have presented before (a new secret is fresh randomness).
+   */
   private void dropKeys(Set<String> ids) {
-    // An in-flight load may have read the old row: drop it too; the next request loads afresh.
-    cache.asMap().entrySet().removeIf(en -> {
-      CompletableFuture<Entry> f = en.getValue();
-      if (!f.isDone()) {
-        return true;
+    epoch.incrementAndGet();
+    for (String id : ids) {
+      ConcurrentHashMap<String, Entry> cached = byKey.remove(id);
+      if (cached != null) {
+        cache.synchronous().invalidateAll(cached.keySet());
       }
-      if (f.isCompletedExceptionally()) {
-        return true;
-      }
-      Entry e = f.join();
-      return e.key == null || ids.contains(e.key.id());
-    });
+    }
   }
 
   // ---- background -------------------------------------------------------------------------------
@@ -329,10 +376,18 @@ public final class KeyVerifier implements AutoCloseable {
     while (true) {
       List<PlatformStore.Change> changes = store.changesSince(safeSeq, 1000);
       Set<String> keyIds = new HashSet<>();
+      boolean tokens = false;
       for (PlatformStore.Change c : changes) {
-        if (seenAbove.add(c.seq()) && c.kind().equals("key")) {
-          keyIds.add(c.targetId());
+        if (seenAbove.add(c.seq())) {
+          if (c.kind().equals("key")) {
+            keyIds.add(c.targetId());
+          } else if (c.kind().equals("token")) {
+            tokens = true;
+          }
         }
+      }
+      if (tokens) {
+        tokenListener.run();
       }
       if (!keyIds.isEmpty()) {
         invalidations.addAndGet(keyIds.size());

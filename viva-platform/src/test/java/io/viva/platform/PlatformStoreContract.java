@@ -281,6 +281,29 @@ abstract class PlatformStoreContract {
   }
 
   @Test
+  void aChangeDropsOnlyThatKeysCachedLookups() {
+    try (KeyVerifier v = verifier()) {
+      Created a = create("cus_a", "free");
+      Created b = create("cus_b", "free");
+      String fresh = KeyFormat.generate(KeyFormat.LIVE_PREFIX);
+      store.rotateKey(a.key().id(), HASHER.hash(fresh), KeyFormat.visibleStart(fresh), now().plusSeconds(600), ACTOR);
+      v.pollChanges();
+      for (String s : List.of(a.secret(), fresh, b.secret())) {
+        assertThat(v.verify(s, 0).join().code()).isEqualTo(Verification.Code.VALID);
+      }
+      long misses = v.cacheMisses();
+      store.revokeKey(a.key().id(), ACTOR);
+      v.pollChanges();
+      assertThat(v.verify(b.secret(), 0).join().code()).isEqualTo(Verification.Code.VALID);
+      assertThat(v.cacheMisses()).as("b stayed cached").isEqualTo(misses);
+      assertThat(v.verify(fresh, 0).join().code()).isEqualTo(Verification.Code.DISABLED);
+      assertThat(v.verify(a.secret(), 0).join().code()).as("the grace secret is gone with the revocation")
+          .isEqualTo(Verification.Code.NOT_FOUND);
+      assertThat(v.cacheMisses()).as("both of a's secrets were dropped").isEqualTo(misses + 2);
+    }
+  }
+
+  @Test
   void perKeyLimitsOverrideTheTier() {
     try (KeyVerifier v = verifier()) {
       Created c = create("cus_1", "free");

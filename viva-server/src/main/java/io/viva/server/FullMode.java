@@ -13,7 +13,6 @@ import io.viva.platform.ApiKey;
 import io.viva.platform.Billing;
 import io.viva.platform.BillingCloser;
 import io.viva.platform.Pricing;
-import io.viva.platform.QuotaGuard;
 import io.viva.platform.RabbitUsagePipeline;
 import io.viva.platform.RabbitUsageWorker;
 import io.viva.platform.UsageMeter;
@@ -110,7 +109,8 @@ final class FullMode implements AutoCloseable {
       this.billing = new Billing(store, usage, clock);
       this.verifier = KeyVerifier.builder(store, hasher, limitStore).clock(clock)
           .overrideParser(TierFile::keyLimits)
-          .quota(usageConfig.counting() ? meter : QuotaGuard.UNLIMITED)
+          // Without counting (USAGE_COUNTING=off) only a quota of 0 can be known to be used up.
+          .quota(usageConfig.counting() ? meter : (key, quota) -> quota > 0)
           .cacheSize(config.keyCacheSize())
           .pollInterval(config.changePoll())
           .lastUsedFlush(config.lastUsedFlush())
@@ -121,6 +121,11 @@ final class FullMode implements AutoCloseable {
     }
     List<TierFile.TierSpec> tiers = server.tiers() != null ? server.tiers() : TierFile.defaults();
     applyTiers(tiers);
+    this.bootstrapDigest = server.adminToken() == null ? null : sha256(server.adminToken());
+    // Token revocations reach every instance through the change log (within change_poll_interval);
+    // the expiry only bounds how long a lookup survives if that feed is down.
+    this.tokens = Caffeine.newBuilder().maximumSize(10_000).expireAfterWrite(Duration.ofSeconds(30)).build();
+    verifier.onTokenChange(tokens::invalidateAll);
     AtomicInteger n = new AtomicInteger();
     this.blocking = Executors.newFixedThreadPool(4, r -> {
       Thread t = new Thread(r, "viva-admin-" + n.incrementAndGet());
@@ -155,8 +160,6 @@ final class FullMode implements AutoCloseable {
       billingTimer.scheduleWithFixedDelay(new BillingCloser(billing, clock, usageConfig.billingCloseDelay(),
           this::pricing, events::invoice), 1, 60, TimeUnit.SECONDS);
     }
-    this.bootstrapDigest = server.adminToken() == null ? null : sha256(server.adminToken());
-    this.tokens = Caffeine.newBuilder().maximumSize(10_000).expireAfterWrite(Duration.ofSeconds(5)).build();
     this.health = Executors.newSingleThreadScheduledExecutor(r -> {
       Thread t = new Thread(r, "viva-db-health");
       t.setDaemon(true);

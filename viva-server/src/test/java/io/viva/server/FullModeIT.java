@@ -183,6 +183,14 @@ class FullModeIT {
       assertThat(t.post("/api/v1/keys/" + id + "/rotate", null, bearer(BOOT)).status()).isEqualTo(409);
       assertThat(t.get("/api/v1/keys/key_doesnotexist", bearer(BOOT)).status()).isEqualTo(404);
 
+      // A used-up monthly quota (0 until usage counting lands) comes before the rate limit.
+      String noQuota = createKey(t, BOOT, "{\"name\":\"q\",\"tier\":\"free\",\"monthly_quota\":0}").get("key")
+          .asText();
+      TestServer.Response usage = check(t, noQuota);
+      assertThat(usage.status()).isEqualTo(429);
+      assertThat(usage.json().get("code").asText()).isEqualTo("USAGE_EXCEEDED");
+      assertThat(usage.header("Retry-After")).isPresent();
+
       // Metrics by outcome.
       assertThat(t.metric("viva_key_verifications_total", "outcome=\"valid\"")).isGreaterThanOrEqualTo(8);
       assertThat(t.metric("viva_key_verifications_total", "outcome=\"expired\"")).isEqualTo(1);
@@ -332,6 +340,14 @@ class FullModeIT {
       await().atMost(Duration.ofSeconds(5)).pollInterval(Duration.ofMillis(20)).untilAsserted(() ->
           assertThat(check(b, secret).status()).isEqualTo(403));
       assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(5));
+
+      // Admin tokens follow the same change log.
+      String ops = token(a, BOOT, "ops", "operator");
+      assertThat(b.get("/api/v1/keys", bearer(ops)).status()).isEqualTo(200);
+      String tokenId = a.get("/api/v1/admin-tokens", bearer(BOOT)).json().get("tokens").get(0).get("id").asText();
+      assertThat(a.request("DELETE", "/api/v1/admin-tokens/" + tokenId, null, bearer(BOOT)).status()).isEqualTo(200);
+      await().atMost(Duration.ofSeconds(5)).pollInterval(Duration.ofMillis(20)).untilAsserted(() ->
+          assertThat(b.get("/api/v1/keys", bearer(ops)).status()).isEqualTo(401));
     }
   }
 

@@ -54,6 +54,9 @@ class FullModeProcessIT {
       env.put("API_KEY_PEPPER", FullModeIT.PEPPER);
       env.put("REDIS_URL", redis.url());
       env.put("KEY_CHANGE_POLL", "200ms");
+      // Exact sharing needs every decision from Redis: no local fallback on a slow, busy test machine.
+      env.put("REDIS_FAILURE_MODE", "fail_closed");
+      env.put("REDIS_TIMEOUT", "10s");
       env.put("DATA_DIR", dir.toString());
       ServerConfig cfg = ServerConfig.load(config, env);
       Path log = dir.resolve("child.log");
