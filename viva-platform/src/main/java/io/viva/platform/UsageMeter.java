@@ -43,6 +43,10 @@ public final class UsageMeter implements QuotaGuard {
   private final ConcurrentHashMap<String, KeyMonth> keys = new ConcurrentHashMap<>();
   private final LongAdder pending = new LongAdder();
   private volatile Minute current;
+  /** The month of the current minute, recomputed once a minute (java.time is too slow for every request). */
+  private volatile MonthOf monthOf = new MonthOf(-1, 0);
+
+  private record MonthOf(long minute, long monthStart) {}
   private volatile QuotaListener quotaListener = (k, level, used, quota, month) -> { };
 
   /** Hears when a key's month crosses 80 % or 100 % of its quota (once per key, month and level; at a refresh). */
@@ -119,6 +123,15 @@ public final class UsageMeter implements QuotaGuard {
     return ym.atDay(1).atStartOfDay(ZoneOffset.UTC).toEpochSecond() / 60;
   }
 
+  private long currentMonthStart(long minute) {
+    MonthOf m = monthOf;
+    if (m.minute() != minute) {
+      m = new MonthOf(minute, monthStart(minute));
+      monthOf = m;
+    }
+    return m.monthStart();
+  }
+
   /** Counts one verification of {@code key} that ended with {@code outcome} under {@code tier}. Never blocks. */
   public void record(String keyId, String tier, UsageOutcome outcome) {
     long minute = minuteOf(clock.micros());
@@ -151,7 +164,7 @@ public final class UsageMeter implements QuotaGuard {
       km = keys.computeIfAbsent(keyId, k -> {
         KeyMonth fresh = new KeyMonth();
         // Nothing known from the database until the first refresh (the documented overshoot for a key new here).
-        fresh.month = monthStart(minute);
+        fresh.month = currentMonthStart(minute);
         return fresh;
       });
     }
@@ -177,7 +190,7 @@ public final class UsageMeter implements QuotaGuard {
       km.quota = quota;
     }
     // Until the first refresh of a new month, last month's database total and shipped counts do not apply.
-    long known = km.month == monthStart(minute) ? km.database + km.shipped.sum() : 0;
+    long known = km.month == currentMonthStart(minute) ? km.database + km.shipped.sum() : 0;
     return known + Math.max(0, km.undrained.sum()) < quota;
   }
 

@@ -150,7 +150,7 @@ final class FullMode implements AutoCloseable {
     this.events = new WebhookEvents(webhooks, blocking, clock, usageConfig.webhookDebounce());
     meter.onQuota(events::quota);
     this.dispatcher = new WebhookDispatcher(webhooks, clock, usageConfig.webhookRetryInitial(),
-        usageConfig.webhookRetryMax(), usageConfig.webhookRetryFor(), Duration.ofMillis(200));
+        usageConfig.webhookRetryMax(), usageConfig.webhookRetryFor(), Duration.ofMillis(500));
     this.billingTimer = Executors.newSingleThreadScheduledExecutor(r -> {
       Thread t = new Thread(r, "viva-billing");
       t.setDaemon(true);
