@@ -80,11 +80,13 @@ public final class UsageMeter implements QuotaGuard {
   private static final class Cell {
     final String keyId;
     final String tier;
+    final KeyMonth month;
     final LongAdder[] byOutcome = new LongAdder[OUTCOMES.length];
 
-    Cell(String keyId, String tier) {
+    Cell(String keyId, String tier, KeyMonth month) {
       this.keyId = keyId;
       this.tier = tier;
+      this.month = month;
       for (int i = 0; i < byOutcome.length; i++) {
         byOutcome[i] = new LongAdder();
       }
@@ -135,10 +137,6 @@ public final class UsageMeter implements QuotaGuard {
   /** Counts one verification of {@code key} that ended with {@code outcome} under {@code tier}. Never blocks. */
   public void record(String keyId, String tier, UsageOutcome outcome) {
     long minute = minuteOf(clock.micros());
-    if (outcome == UsageOutcome.ALLOWED) {
-      // Before the cell, so a concurrent drain never subtracts more than was added here.
-      keyMonth(keyId, minute).undrained.increment();
-    }
     Minute m = current;
     if (m.minute != minute) {
       m = minutes.computeIfAbsent(minute, Minute::new);
@@ -151,8 +149,13 @@ public final class UsageMeter implements QuotaGuard {
       String k = cell == null ? keyId : keyId + ' ' + tier;
       cell = m.cells.get(k);
       if (cell == null) {
-        cell = m.cells.computeIfAbsent(k, x -> new Cell(keyId, tier));
+        long mm = minute;
+        cell = m.cells.computeIfAbsent(k, x -> new Cell(keyId, tier, keyMonth(keyId, mm)));
       }
+    }
+    if (outcome == UsageOutcome.ALLOWED) {
+      // Before the outcome's counter, so a concurrent drain never subtracts more than was added here.
+      cell.month.undrained.increment();
     }
     cell.byOutcome[outcome.ordinal()].increment();
     pending.increment();
@@ -198,7 +201,7 @@ public final class UsageMeter implements QuotaGuard {
   public synchronized List<UsageBatch> drain() {
     long now = minuteOf(clock.micros());
     List<UsageBatch.Count> counts = new ArrayList<>();
-    Map<String, Long> allowed = new HashMap<>();
+    Map<KeyMonth, Long> allowed = new HashMap<>();
     long taken = 0;
     for (Iterator<Minute> it = minutes.values().iterator(); it.hasNext(); ) {
       Minute m = it.next();
@@ -209,7 +212,7 @@ public final class UsageMeter implements QuotaGuard {
             counts.add(new UsageBatch.Count(c.keyId, m.minute, o, c.tier, n));
             taken += n;
             if (o == UsageOutcome.ALLOWED) {
-              allowed.merge(c.keyId, n, Long::sum);
+              allowed.merge(c.month, n, Long::sum);
             }
           }
         }
@@ -224,19 +227,16 @@ public final class UsageMeter implements QuotaGuard {
               counts.add(new UsageBatch.Count(c.keyId, m.minute, o, c.tier, n));
               taken += n;
               if (o == UsageOutcome.ALLOWED) {
-                allowed.merge(c.keyId, n, Long::sum);
+                allowed.merge(c.month, n, Long::sum);
               }
             }
           }
         }
       }
     }
-    allowed.forEach((k, n) -> {
-      KeyMonth km = keys.get(k);
-      if (km != null) {
-        km.shipped.add(n);
-        km.undrained.add(-n);
-      }
+    allowed.forEach((km, n) -> {
+      km.shipped.add(n);
+      km.undrained.add(-n);
     });
     pending.add(-taken);
     List<UsageBatch> out = new ArrayList<>();
