@@ -51,6 +51,15 @@ public final class RabbitUsagePipeline implements UsagePipeline {
     f.setConnectionTimeout(2_000);
     f.setHandshakeTimeout(5_000);
     f.setRequestedHeartbeat(10);
+    // A lost connection is reported once by the pipeline and the worker (WARN, then INFO when back);
+    // the client's own per-event warnings would repeat it at every attempt.
+    f.setExceptionHandler(new com.rabbitmq.client.impl.DefaultExceptionHandler() {
+      @Override
+      public void handleUnexpectedConnectionDriverException(Connection conn, Throwable exception) {
+        org.slf4j.LoggerFactory.getLogger(RabbitUsagePipeline.class).debug("rabbitmq connection: {}",
+            exception.toString());
+      }
+    });
     return f;
   }
 

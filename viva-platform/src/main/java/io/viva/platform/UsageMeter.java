@@ -234,9 +234,11 @@ public final class UsageMeter implements QuotaGuard {
         }
       }
     }
+    // Undrained first: a concurrent quota check may briefly miss these requests (the documented
+    // overshoot side), never count them twice (which would deny a request too early).
     allowed.forEach((km, n) -> {
-      km.shipped.add(n);
       km.undrained.add(-n);
+      km.shipped.add(n);
     });
     pending.add(-taken);
     List<UsageBatch> out = new ArrayList<>();
@@ -276,9 +278,9 @@ public final class UsageMeter implements QuotaGuard {
     for (String id : ids) {
       KeyMonth km = keys.get(id);
       if (km != null) {
+        km.shipped.reset(); // first, for the same reason as in drain
         km.database = totals.getOrDefault(id, 0L);
         km.month = month;
-        km.shipped.reset();
         notifyQuota(id, km, month);
       }
     }

@@ -44,6 +44,9 @@ class UsageProcessIT {
         - name: pro
           monthly_quota: unlimited
           limits: [{algorithm: fixed_window, limit: 100000000, window: 1h}]
+        - name: capped
+          monthly_quota: 300
+          limits: [{algorithm: fixed_window, limit: 100000000, window: 1h}]
       """;
 
   static {
@@ -88,6 +91,51 @@ class UsageProcessIT {
       flush(a.server.port());
       flush(portB);
       assertThat(allowedInDatabase(a.server.port())).isEqualTo(allowed);
+
+      // A monthly quota of 300 across both instances: never refused early, refused by both once the
+      // counts are shared (after a flush and a refresh), and what was allowed is counted exactly.
+      String capped = FullModeIT.createKey(a, FullModeIT.BOOT, "{\"name\":\"c\",\"tier\":\"capped\","
+          + "\"owner_id\":\"cus_cap\"}").get("key").asText();
+      long[] statuses = new long[2];
+      ExecutorService pool = Executors.newFixedThreadPool(4);
+      List<Future<long[]>> fs = new ArrayList<>();
+      for (int t = 0; t < 4; t++) {
+        int offset = t;
+        fs.add(pool.submit(() -> {
+          long[] s = new long[2];
+          for (int i = 0; i < 150; i++) {
+            int code = FullModeProcessIT.check(client, (i + offset) % 2 == 0 ? a.server.port() : portB, capped);
+            assertThat(code).isIn(200, 429);
+            s[code == 200 ? 0 : 1]++;
+          }
+          return s;
+        }));
+      }
+      for (Future<long[]> f : fs) {
+        long[] s = f.get(120, TimeUnit.SECONDS);
+        statuses[0] += s[0];
+        statuses[1] += s[1];
+      }
+      pool.shutdown();
+      assertThat(statuses[0]).as("allowed of 600 with a quota of 300 (overshoot %d)", statuses[0] - 300)
+          .isGreaterThanOrEqualTo(300);
+      flush(a.server.port());
+      flush(portB);
+      await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> {
+        assertThat(FullModeProcessIT.check(client, a.server.port(), capped)).isEqualTo(429);
+        assertThat(FullModeProcessIT.check(client, portB, capped)).isEqualTo(429);
+      });
+      HttpResponse<String> u = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + a.server.port()
+          + "/api/v1/usage?owner=cus_cap")).header("Authorization", "Bearer " + FullModeIT.BOOT).GET().build(),
+          HttpResponse.BodyHandlers.ofString());
+      flush(a.server.port());
+      flush(portB);
+      var totals = TestServer.JSON.readTree(client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:"
+          + a.server.port() + "/api/v1/usage?owner=cus_cap")).header("Authorization", "Bearer " + FullModeIT.BOOT)
+          .GET().build(), HttpResponse.BodyHandlers.ofString()).body()).get("totals");
+      assertThat(u.statusCode()).isEqualTo(200);
+      assertThat(totals.get("allowed").asLong()).isEqualTo(statuses[0]);
+      assertThat(totals.get("usage_exceeded").asLong()).isGreaterThanOrEqualTo(statuses[1]);
     } finally {
       b.destroy();
       assertThat(b.waitFor(60, TimeUnit.SECONDS)).isTrue();
