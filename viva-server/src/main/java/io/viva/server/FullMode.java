@@ -239,6 +239,8 @@ final class FullMode implements AutoCloseable {
       }
       if (o == UsageOutcome.RATE_LIMITED) {
         events.rateLimited(key, v.tier());
+      } else if (o == UsageOutcome.EXPIRED) {
+        events.expiredSeen(key);
       }
     }
     if (anonymousCheck) {

@@ -32,6 +32,7 @@ final class WebhookEvents {
   private final Clock clock;
   private final long debounceNanos;
   private final ConcurrentHashMap<String, Long> lastRateLimited = new ConcurrentHashMap<>();
+  private final ConcurrentHashMap<String, Boolean> expiredSeen = new ConcurrentHashMap<>();
 
   WebhookEvents(WebhookStore store, Executor blocking, Clock clock, Duration debounce) {
     this.store = store;
@@ -47,7 +48,25 @@ final class WebhookEvents {
     data.put("owner_id", k.ownerId());
     data.put("tier", k.tier());
     data.put("key_start", k.visibleStart());
-    emit(type, type + ":" + k.id() + ":" + k.version(), data);
+    // An expiry is one event however it is noticed (the expire call, or a request after expires_at).
+    String id = type.equals("key.expired") && k.expiresAt() != null ? type + ":" + k.id() + ":" + k.expiresAt()
+        : type + ":" + k.id() + ":" + k.version();
+    if (type.equals("key.expired")) {
+      data.put("expires_at", k.expiresAt() == null ? null : k.expiresAt().toString());
+      expiredSeen.put(id, Boolean.TRUE);
+    }
+    emit(type, id, data);
+  }
+
+  /** A request with a key past its expiry: {@code key.expired} once per key and expiry. Does not block. */
+  void expiredSeen(ApiKey k) {
+    if (k.expiresAt() == null || expiredSeen.containsKey("key.expired:" + k.id() + ":" + k.expiresAt())) {
+      return;
+    }
+    if (expiredSeen.size() > 100_000) {
+      expiredSeen.clear();
+    }
+    key("key.expired", k);
   }
 
   /** A rate limited request of {@code k}: debounced per key. Called on the hot path; does not block. */

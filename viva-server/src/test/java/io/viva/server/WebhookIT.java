@@ -74,7 +74,8 @@ class WebhookIT {
       assertThat(t.post("/api/v1/webhooks", "{\"url\":\"" + url + "\",\"events\":[\"key.created\"],\"secret\":\"short\"}",
           boot).status()).isEqualTo(400);
       TestServer.Response created = t.post("/api/v1/webhooks", "{\"url\":\"" + url + "\",\"events\":[\"key.created\","
-          + "\"rate_limit.exceeded\",\"quota.warning\",\"quota.exceeded\"],\"secret\":\"" + SECRET + "\"}", boot);
+          + "\"rate_limit.exceeded\",\"quota.warning\",\"quota.exceeded\",\"key.expired\"],\"secret\":\"" + SECRET
+          + "\"}", boot);
       assertThat(created.status()).as(created.body()).isEqualTo(201);
       assertThat(created.body()).doesNotContain(SECRET);
       String hook = created.json().get("id").asText();
@@ -121,6 +122,13 @@ class WebhookIT {
       Thread.sleep(1_000);
       assertThat(attempts.get("quota.warning").get()).isEqualTo(1);
       assertThat(attempts.get("quota.exceeded").get()).isEqualTo(1);
+
+      // Expired by the API, then seen expired by a request: one key.expired event.
+      assertThat(t.post("/api/v1/keys/" + key.get("id").asText() + "/expire", null, boot).status()).isEqualTo(200);
+      assertThat(FullModeIT.check(t, secret).json().get("code").asText()).isEqualTo("EXPIRED");
+      await().atMost(Duration.ofSeconds(10)).until(() -> attempts.containsKey("key.expired"));
+      Thread.sleep(1_000);
+      assertThat(attempts.get("key.expired").get()).isEqualTo(1);
 
       assertThat(t.request("DELETE", "/api/v1/webhooks/" + hook, null, boot).status()).isEqualTo(200);
       assertThat(t.get("/api/v1/webhooks", boot).json().get("webhooks")).isEmpty();
