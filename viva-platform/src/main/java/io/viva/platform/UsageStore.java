@@ -79,8 +79,12 @@ public final class UsageStore {
             + " WHEN MATCHED THEN UPDATE SET requests = u.requests + v.requests"
             + " WHEN NOT MATCHED THEN INSERT (key_id, at_minute, outcome, tier, requests)"
             + " VALUES (v.key_id, v.at_minute, v.outcome, v.tier, v.requests)";
+    // One order for every writer, so two workers upserting the same rows cannot deadlock each other.
+    List<UsageBatch.Count> sorted = new ArrayList<>(batch.counts());
+    sorted.sort(java.util.Comparator.comparing(UsageBatch.Count::keyId).thenComparingLong(UsageBatch.Count::minute)
+        .thenComparing(n -> n.outcome().label()).thenComparing(UsageBatch.Count::tier));
     try (PreparedStatement ps = c.prepareStatement(upsert)) {
-      for (UsageBatch.Count n : batch.counts()) {
+      for (UsageBatch.Count n : sorted) {
         ps.setString(1, n.keyId());
         ps.setLong(2, n.minute());
         ps.setString(3, n.outcome().label());
