@@ -165,4 +165,31 @@ class UsageIT {
       assertThat(t.get("/api/v1/invoices?period=2026-13", boot()).status()).isEqualTo(400);
     }
   }
+
+  @Test
+  void badInputIsAClear4xxNeverA5xx() {
+    try (TestServer t = start()) {
+      String[][] posts = {
+          {"/api/v1/invoices/close", "{"}, {"/api/v1/invoices/close", "[]"}, {"/api/v1/invoices/close", "{}"},
+          {"/api/v1/invoices/close", "{\"period\":\"2026-1\"}"}, {"/api/v1/invoices/close", "{\"period\":7}"},
+          {"/api/v1/invoices/close", "{\"period\":\"2026-11\",\"x\":1}"},
+          {"/api/v1/invoices/close", "{\"period\":\"2999-01\"}"},
+          {"/api/v1/webhooks", "{\"url\":\"http://h/x\",\"events\":[],\"secret\":\"0123456789abcdef\"}"},
+          {"/api/v1/webhooks", "{\"url\":\"http://h/x\",\"events\":\"key.created\",\"secret\":\"0123456789abcdef\"}"},
+          {"/api/v1/webhooks", "{\"url\":\"not a url\",\"events\":[\"*\"],\"secret\":\"0123456789abcdef\"}"},
+          {"/api/v1/webhooks", "{\"url\":\"http://h/x\",\"events\":[1],\"secret\":\"0123456789abcdef\"}"},
+          {"/api/v1/webhooks", "{\"url\":\"http://h/" + "x".repeat(3000) + "\",\"events\":[\"*\"],\"secret\":\"0123456789abcdef\"}"}};
+      for (String[] p : posts) {
+        TestServer.Response r = t.post(p[0], p[1], boot());
+        assertThat(r.status()).as(p[0] + " " + p[1]).isBetween(400, 499);
+        assertThat(r.json().has("error")).isTrue();
+      }
+      for (String path : new String[] {"/api/v1/usage?owner=" + "o".repeat(300), "/api/v1/usage?owner=x&from=2026-11-02T00:00:00Z&to=2026-11-01T00:00:00Z",
+          "/api/v1/invoices?owner=", "/api/v1/invoices/inv_XYZ", "/api/v1/webhooks/x/deliveries",
+          "/api/v1/webhooks/wh_abc/deliveries?limit=0", "/api/v1/keys/key_abc/usage?to=2026"}) {
+        TestServer.Response r = t.get(path, boot());
+        assertThat(r.status()).as(path).isBetween(400, 499);
+      }
+    }
+  }
 }
