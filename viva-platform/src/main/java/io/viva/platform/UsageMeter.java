@@ -20,7 +20,7 @@ import java.util.concurrent.atomic.LongAdder;
  * not yet drained.
  *
  * <p><b>Quota bound.</b> The month so far = the database's total at the last refresh + what was
- * drained since (shipped) + what is not drained yet. With the in-process pipeline that is exact for
+ * drained since (shipped) + what this process holds in its disk spool + what is not drained yet. With the in-process pipeline that is exact for
  * this instance's own traffic; what other instances counted and what sits in the RabbitMQ queue
  * shows up at the next refresh, so a key may overshoot its quota by at most the requests the other
  * instances allowed in one flush interval + one refresh interval (+ the queue's delay with RabbitMQ).
@@ -98,6 +98,8 @@ public final class UsageMeter implements QuotaGuard {
     final LongAdder undrained = new LongAdder();
     /** Drained since the last refresh: in the pipeline, or already in the database but not in {@link #database}. */
     final LongAdder shipped = new LongAdder();
+    /** In this instance's disk spool: known not to be in the database until replayed. */
+    final LongAdder spooled = new LongAdder();
     volatile long month = -1;
     volatile long database;
     volatile long quota = Long.MAX_VALUE;
@@ -193,7 +195,7 @@ public final class UsageMeter implements QuotaGuard {
       km.quota = quota;
     }
     // Until the first refresh of a new month, last month's database total and shipped counts do not apply.
-    long known = km.month == currentMonthStart(minute) ? km.database + km.shipped.sum() : 0;
+    long known = km.month == currentMonthStart(minute) ? km.database + km.shipped.sum() + km.spooled.sum() : 0;
     return known + Math.max(0, km.undrained.sum()) < quota;
   }
 
@@ -263,7 +265,8 @@ public final class UsageMeter implements QuotaGuard {
     List<String> ids = new ArrayList<>();
     for (Iterator<Map.Entry<String, KeyMonth>> it = keys.entrySet().iterator(); it.hasNext(); ) {
       Map.Entry<String, KeyMonth> e = it.next();
-      if (e.getValue().lastSeenMinute < minute - 60 && e.getValue().undrained.sum() == 0) {
+      if (e.getValue().lastSeenMinute < minute - 60 && e.getValue().undrained.sum() == 0
+          && e.getValue().spooled.sum() <= 0) {
         it.remove();
       } else {
         ids.add(e.getKey());
@@ -303,6 +306,30 @@ public final class UsageMeter implements QuotaGuard {
         quotaListener.crossed(id, level, used, quota, month);
       } catch (RuntimeException e) {
         // a listener's failure must not stop the refresh
+      }
+    }
+  }
+
+  /**
+   * Tells the quota that {@code batch} (drained here) went to the disk spool ({@code true}) or was
+   * replayed from it ({@code false}): a refresh does not forget spooled requests, which the database
+   * does not have yet. Called under the shipper's lock, like drain and refresh.
+   */
+  void spooled(UsageBatch batch, boolean intoSpool) {
+    for (UsageBatch.Count c : batch.counts()) {
+      if (c.outcome() != UsageOutcome.ALLOWED) {
+        continue;
+      }
+      KeyMonth km = keys.get(c.keyId());
+      if (km == null) {
+        continue;
+      }
+      if (intoSpool) {
+        km.spooled.add(c.requests());
+        km.shipped.add(-c.requests());
+      } else {
+        km.shipped.add(c.requests());
+        km.spooled.add(-c.requests());
       }
     }
   }

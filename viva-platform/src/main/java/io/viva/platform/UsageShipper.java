@@ -36,6 +36,8 @@ public final class UsageShipper implements AutoCloseable {
   private final long refreshNanos;
   private final ScheduledExecutorService thread;
   private final ArrayDeque<UsageBatch> unspoolable = new ArrayDeque<>();
+  /** Ids of batches this process spooled (their counts are held back in the quota until replayed). */
+  private final java.util.Set<String> spooledHere = new java.util.HashSet<>();
   private final AtomicBoolean closed = new AtomicBoolean();
   private final AtomicLong flushed = new AtomicLong();
   private final AtomicLong spooled = new AtomicLong();
@@ -138,6 +140,9 @@ public final class UsageShipper implements AutoCloseable {
       spool.write(b);
       spooled.incrementAndGet();
       spoolSize++;
+      if (spooledHere.add(b.id())) {
+        meter.spooled(b, true);
+      }
       return true;
     } catch (IOException e) {
       LOG.error("usage spool {}: cannot write batch {} ({}); kept in memory", spool.dir(), b.id(), e.getMessage());
@@ -174,6 +179,9 @@ public final class UsageShipper implements AutoCloseable {
           LOG.warn("usage pipeline {} unavailable during replay ({})", pipeline.description(), e.getMessage());
         }
         return;
+      }
+      if (spooledHere.remove(b.id())) {
+        meter.spooled(b, false);
       }
       try {
         spool.remove(f);

@@ -160,6 +160,19 @@ abstract class UsageContract {
     meter.refreshQuotas(usage);
     assertThat(meter.withinQuota(key, 10)).isFalse();
     assertThat(meter.withinQuota(key, 11)).isTrue();
+    // Spooled (the pipeline down): a refresh does not forget them; replayed and applied: in the database.
+    meter.record(key.id(), "pro", UsageOutcome.ALLOWED);
+    List<UsageBatch> held = meter.drain();
+    held.forEach(b -> meter.spooled(b, true));
+    meter.refreshQuotas(usage);
+    assertThat(meter.withinQuota(key, 11)).as("10 in the database + 1 spooled").isFalse();
+    held.forEach(b -> {
+      usage.apply(b);
+      meter.spooled(b, false);
+    });
+    meter.refreshQuotas(usage);
+    assertThat(meter.withinQuota(key, 11)).isFalse();
+    assertThat(meter.withinQuota(key, 12)).isTrue();
     // A new month starts from zero.
     clock.setMicros(PlatformStore.micros(Instant.parse("2026-12-01T00:00:00Z")));
     assertThat(meter.withinQuota(key, 10)).isTrue();
