@@ -132,7 +132,7 @@ public final class UsageShipper implements AutoCloseable {
       } catch (Exception e) {
         if (healthy.getAndSet(false)) {
           LOG.warn("usage pipeline {} unavailable ({}); spooling batches to {}", pipeline.description(),
-              e.getMessage(), spool.dir());
+              e.getMessage() != null ? e.getMessage() : e.toString(), spool.dir());
         }
       }
     }

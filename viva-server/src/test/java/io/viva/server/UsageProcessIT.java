@@ -228,6 +228,50 @@ class UsageProcessIT {
     assertThat(logs).doesNotContain("viva_live_").doesNotContain(FullModeIT.PEPPER);
   }
 
+  /**
+   * RabbitMQ itself stopped and started again (a node of the test's own): batches published before
+   * the stop wait in the durable queue across the restart, batches counted while it is down wait in
+   * the server's spool, and a worker started afterwards writes exactly what was allowed.
+   */
+  @Test
+  void rabbitMqStoppedAndStartedAgainLosesNothing() throws Exception {
+    Path config = dir.resolve("viva.yaml");
+    Files.writeString(config, CONFIG);
+    TestDatabase db = TestDatabase.create();
+    Process w = null;
+    try (RabbitNode rabbit = RabbitNode.start()) {
+      Map<String, String> env = env(db, "a");
+      env.put("RABBITMQ_URL", rabbit.url());
+      try (TestServer a = TestServer.start(ServerConfig.load(config, env))) {
+        int port = a.server.port();
+        String secret = FullModeIT.createKey(a, FullModeIT.BOOT, "{\"name\":\"k\",\"tier\":\"pro\","
+            + "\"owner_id\":\"cus_x\"}").get("key").asText();
+        long expected = load(secret, List.of(port), 4, 100);
+        flush(port);
+        assertThat(allowedInDatabase(port)).as("no worker yet: in the queue only").isZero();
+        assertThat(spooledEvents(dir.resolve("a"))).as("published, not spooled").isZero();
+        rabbit.stop();
+        expected += load(secret, List.of(port), 4, 100);
+        flush(port);
+        await().atMost(Duration.ofSeconds(30)).until(() -> spooledEvents(dir.resolve("a")) > 0);
+        rabbit.startAgain();
+        await().atMost(Duration.ofSeconds(60)).until(() -> spooledEvents(dir.resolve("a")) == 0);
+        Map<String, String> envW = new HashMap<>(env);
+        envW.put("DATA_DIR", dir.resolve("w").toString());
+        w = startWorker(config, envW, dir.resolve("w.log"));
+        awaitLog(w, dir.resolve("w.log"), "viva worker started");
+        assertThat(expected).isEqualTo(800);
+        awaitExact(port, expected);
+      }
+    } finally {
+      if (w != null) {
+        w.destroy();
+        w.waitFor(30, TimeUnit.SECONDS);
+      }
+      db.drop();
+    }
+  }
+
   /** Sends {@code perThread} checks from each of {@code threads} threads, round robin over {@code ports}; returns how many were 200. */
   long load(String secret, List<Integer> ports, int threads, int perThread) throws Exception {
     ExecutorService pool = Executors.newFixedThreadPool(threads);
