@@ -43,6 +43,50 @@ final class WorkerCommand implements Callable<Integer> {
   @CommandLine.Spec
   CommandLine.Model.CommandSpec spec;
 
+  /**
+   * {@code GET /metrics} (Prometheus text) and {@code GET /health} on {@code METRICS_PORT}: the
+   * consumer's counters and connection, and the JVM's.
+   */
+  private static com.sun.net.httpserver.HttpServer metricsServer(ServerConfig cfg, RabbitUsageWorker consumer)
+      throws java.io.IOException {
+    var registry = new io.micrometer.prometheusmetrics.PrometheusMeterRegistry(
+        io.micrometer.prometheusmetrics.PrometheusConfig.DEFAULT);
+    new io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics().bindTo(registry);
+    new io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics().bindTo(registry);
+    io.micrometer.core.instrument.FunctionCounter.builder("viva_usage_batches_applied", consumer,
+        RabbitUsageWorker::applied).description("Usage batches written to the database").register(registry);
+    io.micrometer.core.instrument.FunctionCounter.builder("viva_usage_batches_duplicate", consumer,
+        RabbitUsageWorker::duplicates).description("Redelivered usage batches skipped (already applied)")
+        .register(registry);
+    io.micrometer.core.instrument.FunctionCounter.builder("viva_usage_batches_requeued", consumer,
+        RabbitUsageWorker::rejected).description("Usage batches put back while the database was down")
+        .register(registry);
+    io.micrometer.core.instrument.FunctionCounter.builder("viva_usage_batches_malformed", consumer,
+        RabbitUsageWorker::malformed).description("Unreadable messages dropped").register(registry);
+    io.micrometer.core.instrument.Gauge.builder("viva_usage_worker_connected", consumer, c -> c.connected() ? 1 : 0)
+        .description("1 while consuming from RabbitMQ").register(registry);
+    var server = com.sun.net.httpserver.HttpServer.create(new java.net.InetSocketAddress(cfg.host(),
+        cfg.metricsPort()), 16);
+    server.createContext("/metrics", ex -> {
+      byte[] body = registry.scrape().getBytes(java.nio.charset.StandardCharsets.UTF_8);
+      ex.getResponseHeaders().set("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+      ex.sendResponseHeaders(200, body.length);
+      ex.getResponseBody().write(body);
+      ex.close();
+    });
+    server.createContext("/health", ex -> {
+      boolean up = consumer.connected();
+      byte[] body = ("{\"status\":\"" + (up ? "UP" : "DOWN") + "\",\"rabbitmq\":\"" + (up ? "up" : "down") + "\"}")
+          .getBytes(java.nio.charset.StandardCharsets.UTF_8);
+      ex.getResponseHeaders().set("Content-Type", "application/json");
+      ex.sendResponseHeaders(up ? 200 : 503, body.length);
+      ex.getResponseBody().write(body);
+      ex.close();
+    });
+    server.start();
+    return server;
+  }
+
   @Override
   public Integer call() throws InterruptedException {
     PrintWriter err = spec.commandLine().getErr();
@@ -87,8 +131,24 @@ final class WorkerCommand implements Callable<Integer> {
     timer.scheduleWithFixedDelay(new BillingCloser(new Billing(store, usageStore, clock), clock,
         usage.billingCloseDelay(), name -> tiers.stream().filter(t -> t.name().equals(name)).findFirst()
             .map(TierFile.TierSpec::pricing).orElse(Pricing.FREE), events::invoice), 5, 60, TimeUnit.SECONDS);
+    com.sun.net.httpserver.HttpServer metrics = null;
+    if (cfg.metricsPort() >= 0) {
+      try {
+        metrics = metricsServer(cfg, consumer);
+      } catch (java.io.IOException e) {
+        err.println("viva: cannot listen on " + cfg.host() + ":" + cfg.metricsPort() + " (metrics): " + e.getMessage());
+        err.flush();
+        consumer.close();
+        db.close();
+        return 1;
+      }
+    }
+    com.sun.net.httpserver.HttpServer metricsServer = metrics;
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       try {
+        if (metricsServer != null) {
+          metricsServer.stop(0);
+        }
         timer.shutdownNow();
         consumer.close();
         db.close();
@@ -99,8 +159,9 @@ final class WorkerCommand implements Callable<Integer> {
       }
     }, "viva-worker-shutdown"));
     Signals.install(() -> System.exit(0));
-    LOG.info("viva worker started: consuming {} queue {} into {}", PlatformDatabase.redact(usage.rabbitUrl()),
-        usage.queue(), db.description());
+    LOG.info("viva worker started: consuming {} queue {} into {}{}", PlatformDatabase.redact(usage.rabbitUrl()),
+        usage.queue(), db.description(), metrics == null ? "" : ", metrics on " + cfg.host() + ":"
+            + metrics.getAddress().getPort());
     done.await();
     return 0;
   }

@@ -258,10 +258,17 @@ class UsageProcessIT {
         await().atMost(Duration.ofSeconds(60)).until(() -> spooledEvents(dir.resolve("a")) == 0);
         Map<String, String> envW = new HashMap<>(env);
         envW.put("DATA_DIR", dir.resolve("w").toString());
+        envW.put("METRICS_PORT", "0");
         w = startWorker(config, envW, dir.resolve("w.log"));
         awaitLog(w, dir.resolve("w.log"), "viva worker started");
         assertThat(expected).isEqualTo(800);
         awaitExact(port, expected);
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("metrics on [^ :]+:(\\d+)")
+            .matcher(Files.readString(dir.resolve("w.log")));
+        assertThat(m.find()).isTrue();
+        String scrape = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + m.group(1) + "/metrics"))
+            .GET().build(), HttpResponse.BodyHandlers.ofString()).body();
+        assertThat(scrape).contains("viva_usage_batches_applied_total").contains("viva_usage_worker_connected 1.0");
       }
     } finally {
       if (w != null) {
