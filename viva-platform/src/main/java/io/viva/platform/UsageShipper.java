@@ -193,11 +193,7 @@ public final class UsageShipper implements AutoCloseable {
         LOG.info("usage pipeline {} reachable again; replaying the spool", pipeline.description());
       }
     }
-    try {
-      spoolSize = spool.size();
-    } catch (IOException e) {
-      // keep the old estimate
-    }
+    spoolSize = spool.size();
     if (spoolSize == 0 && !files.isEmpty()) {
       LOG.info("usage spool replayed");
     }

@@ -23,6 +23,8 @@ public final class UsageSpool {
   private static final String SUFFIX = ".batch";
   private final Path dir;
   private final long maxFiles;
+  /** Batches in the spool, kept here so a write does not list the directory. */
+  private final java.util.concurrent.atomic.AtomicLong count = new java.util.concurrent.atomic.AtomicLong();
 
   /** A spool in {@code dir} (created) holding at most {@code maxFiles} batches. */
   public UsageSpool(Path dir, long maxFiles) throws IOException {
@@ -34,6 +36,7 @@ public final class UsageSpool {
         Files.deleteIfExists(p);
       }
     }
+    count.set(listCount());
   }
 
   /** Where the files are. */
@@ -47,7 +50,7 @@ public final class UsageSpool {
    * @throws IOException if the disk fails or the spool is full
    */
   public void write(UsageBatch batch) throws IOException {
-    if (size() >= maxFiles) {
+    if (count.get() >= maxFiles) {
       throw new IOException("usage spool " + dir + ": full (" + maxFiles + " batches)");
     }
     String name = String.format("%020d-%s", System.currentTimeMillis() * 1000 + (System.nanoTime() / 1000) % 1000,
@@ -62,6 +65,7 @@ public final class UsageSpool {
     }
     Files.move(tmp, dir.resolve(name + SUFFIX), StandardCopyOption.ATOMIC_MOVE);
     forceDirectory();
+    count.incrementAndGet();
   }
 
   /** Spooled files, oldest first, at most {@code limit}. */
@@ -72,7 +76,11 @@ public final class UsageSpool {
   }
 
   /** How many batches are spooled. */
-  public long size() throws IOException {
+  public long size() {
+    return count.get();
+  }
+
+  private long listCount() throws IOException {
     try (Stream<Path> s = Files.list(dir)) {
       return s.filter(p -> p.getFileName().toString().endsWith(SUFFIX)).count();
     }
@@ -85,12 +93,15 @@ public final class UsageSpool {
 
   /** Removes a spooled batch after the pipeline accepted it. */
   public void remove(Path file) throws IOException {
-    Files.deleteIfExists(file);
+    if (Files.deleteIfExists(file)) {
+      count.decrementAndGet();
+    }
   }
 
   /** Moves an unreadable file aside so it does not block the replay. */
   public void quarantine(Path file) throws IOException {
     Files.move(file, file.resolveSibling(file.getFileName() + ".bad"), StandardCopyOption.REPLACE_EXISTING);
+    count.decrementAndGet();
   }
 
   private void forceDirectory() {
