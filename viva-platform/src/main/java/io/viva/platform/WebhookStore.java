@@ -196,17 +196,21 @@ public final class WebhookStore {
           }
         }
       }
+      // Only the rows this transaction leased: another instance that read the same rows finds the
+      // lease taken (its update matches nothing once ours committed) and leaves them to us.
+      List<Due> leased = new ArrayList<>();
       try (PreparedStatement ps = c.prepareStatement("UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = ?"
-          + " AND next_attempt_at <= ?")) {
+          + " AND next_attempt_at <= ? AND state = 'pending'")) {
         for (Due d : out) {
           ps.setLong(1, now + leaseMicros);
           ps.setLong(2, d.delivery().id());
           ps.setLong(3, now);
-          ps.addBatch();
+          if (ps.executeUpdate() == 1) {
+            leased.add(d);
+          }
         }
-        ps.executeBatch();
       }
-      return out;
+      return leased;
     });
   }
 
