@@ -290,4 +290,31 @@ abstract class UsageContract {
     assertThat(i.lines().get(2).quantity()).isEqualTo(200);
     assertThat(i.total()).isEqualTo(4_900 + 10);
   }
+
+  @Test
+  void webhookEventsAreEnqueuedOnceLeasedOnceAndRetried() {
+    WebhookStore hooks = new WebhookStore(store, clock);
+    WebhookStore.Webhook w = hooks.create("http://127.0.0.1:1/x", List.of("quota.warning"), "s".repeat(16), ACTOR);
+    hooks.create("http://127.0.0.1:1/y", List.of("key.created"), "s".repeat(16), ACTOR);
+    assertThat(hooks.enqueue("quota.warning:key_a:2026-11", "quota.warning", "{}")).isEqualTo(1);
+    assertThat(hooks.enqueue("quota.warning:key_a:2026-11", "quota.warning", "{}")).as("same event id").isZero();
+    List<WebhookStore.Due> due = hooks.takeDue(10, 30_000_000);
+    assertThat(due).hasSize(1);
+    assertThat(due.get(0).secret()).hasSize(16);
+    assertThat(hooks.takeDue(10, 30_000_000)).as("leased").isEmpty();
+    long id = due.get(0).delivery().id();
+    hooks.recordAttempt(id, 500, "HTTP 500", clock.micros() + 1_000_000);
+    assertThat(hooks.takeDue(10, 30_000_000)).as("not due yet").isEmpty();
+    clock.advance(Duration.ofSeconds(2));
+    assertThat(hooks.takeDue(10, 30_000_000)).hasSize(1);
+    hooks.recordAttempt(id, 204, null, null);
+    WebhookStore.Delivery d = hooks.deliveries(w.id(), 10).get(0);
+    assertThat(d.state()).isEqualTo("delivered");
+    assertThat(d.attempts()).isEqualTo(2);
+    assertThat(d.lastStatus()).isEqualTo(204);
+    assertThat(hooks.delete(w.id(), ACTOR)).isTrue();
+    assertThat(hooks.list()).hasSize(1);
+    assertThat(store.listAudit(null, w.id(), null, 10)).extracting(AuditEntry::action)
+        .containsExactly("webhook.delete", "webhook.create");
+  }
 }
