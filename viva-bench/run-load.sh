@@ -11,7 +11,9 @@
 # Usage:  viva-bench/run-load.sh            (JVM flags: the ./viva launcher's defaults)
 #         SERVER_JAVA_OPTS="-XX:+UseParallelGC" viva-bench/run-load.sh   (other flags)
 #         FULL=1 viva-bench/run-load.sh     (the server in full mode, embedded H2: adds the rows of
-#                                             POST /api/v1/rate-limit/check with real API keys)
+#                                             POST /api/v1/rate-limit/check with real API keys, then
+#                                             the same closed loop on a second server started with
+#                                             USAGE_COUNTING=off: the cost of usage counting)
 #         STORE=redis viva-bench/run-load.sh  (the server on the Redis store: a dedicated redis-server
 #                                              on REDIS_PORT, default 16400, started and stopped here;
 #                                              REDIS_CLOCK, REDIS_SHORT_CIRCUIT_KEYS passed through)
@@ -130,6 +132,31 @@ if [[ $FULL == 1 ]]; then
   vmax=$(echo "$verify_row" | awk -F'|' '{gsub(/[ ,]/, "", $4); print int($4)}')
   load --url "http://127.0.0.1:$PORT/api/v1/rate-limit/check" --method POST --api-keys "$keys_file" \
       --rate "$(( vmax / 2 ))" --label "POST /api/v1/rate-limit/check at half max"
+  # The same closed loop with usage counting off, same session: the main server stops first so the
+  # two never share the cores.
+  kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true
+  off_dir=$(mktemp -d)
+  # shellcheck disable=SC2086
+  MODE=full USAGE_COUNTING=off DATA_DIR=$off_dir ADMIN_TOKEN=$admin_token SERVER_PORT=$PORT ACCESS_LOG=false \
+      LOG_LEVEL=warn "$java" $SERVER_JAVA_OPTS -jar "$jar" serve --config "$config" > /tmp/viva-load-server-off.log 2>&1 &
+  server=$!
+  trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$config" "$data_dir" "$off_dir"' EXIT
+  for _ in $(seq 100); do
+    curl -sf "http://127.0.0.1:$PORT/health/ready" >/dev/null && break
+    sleep 0.1
+  done
+  sleep 2
+  keys_off="$off_dir/keys.txt"
+  for i in $(seq "$API_KEYS"); do
+    { curl -sf -X POST "http://127.0.0.1:$PORT/api/v1/keys" -H "Authorization: Bearer $admin_token" \
+        -d "{\"name\":\"bench $i\",\"tier\":\"bench\",\"owner_id\":\"bench\"}" \
+      | sed -n 's/.*"key":"\(viva_live_[0-9A-Za-z]*\)".*/\1/p'; echo; } >> "$keys_off"
+  done
+  off_row=$(load --url "http://127.0.0.1:$PORT/api/v1/rate-limit/check" --method POST --api-keys "$keys_off" \
+      --label "POST /api/v1/rate-limit/check ($API_KEYS keys, usage counting off)")
+  echo "$off_row"
+  omax=$(echo "$off_row" | awk -F'|' '{gsub(/[ ,]/, "", $4); print int($4)}')
+  (( omax > 0 )) && echo "usage counting on/off: $(( vmax * 1000 / omax / 10 )).$(( vmax * 1000 / omax % 10 ))% of the throughput without counting (target: > 90%)"
 fi
 echo
 echo "RSS after the runs: $(( $(ps -o rss= -p "$server" | tr -d ' ') / 1024 )) MB"

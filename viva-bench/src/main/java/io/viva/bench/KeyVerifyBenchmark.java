@@ -69,6 +69,9 @@ public class KeyVerifyBenchmark {
   private Path dir;
   private PlatformDatabase db;
   private KeyVerifier verifier;
+  private KeyVerifier countedVerifier;
+  private io.viva.platform.UsageMeter meter;
+  private java.util.concurrent.ScheduledExecutorService drainer;
   private RateLimiter limiter;
   private SecretHasher hasher;
   private String[] secrets;
@@ -91,6 +94,13 @@ public class KeyVerifyBenchmark {
     verifier = KeyVerifier.builder(store, hasher, limits).cacheSize(keys * 2L).build();
     verifier.setTiers(Map.of("bench", new Tier("bench", policy, Long.MAX_VALUE)));
     limiter = RateLimiter.builder(policy).store(limits).build();
+    // Usage counting as full mode runs it: the quota step from the meter (a finite quota, so it is
+    // evaluated), one record per verification, the counts drained every second off the measured thread.
+    meter = new io.viva.platform.UsageMeter(io.viva.core.Clock.system(), "bench");
+    countedVerifier = KeyVerifier.builder(store, hasher, limits).cacheSize(keys * 2L).quota(meter).build();
+    countedVerifier.setTiers(Map.of("bench", new Tier("bench", policy, Long.MAX_VALUE / 2)));
+    drainer = java.util.concurrent.Executors.newSingleThreadScheduledExecutor();
+    drainer.scheduleWithFixedDelay(meter::drain, 1, 1, TimeUnit.SECONDS);
     secrets = new String[keys];
     ids = new String[keys];
     Actor actor = new Actor("bench", null);
@@ -98,7 +108,8 @@ public class KeyVerifyBenchmark {
       secrets[i] = KeyFormat.generate(KeyFormat.LIVE_PREFIX);
       ids[i] = store.createKey(new PlatformStore.NewKey("k" + i, null, "bench", "live", null, null, null, null),
           hasher.hash(secrets[i]), KeyFormat.visibleStart(secrets[i]), actor).id();
-      if (verifier.verify(secrets[i], 0).join().code() != Verification.Code.VALID) {
+      if (verifier.verify(secrets[i], 0).join().code() != Verification.Code.VALID
+          || countedVerifier.verify(secrets[i], 0).join().code() != Verification.Code.VALID) {
         throw new IllegalStateException("key " + i + " does not verify");
       }
     }
@@ -107,6 +118,8 @@ public class KeyVerifyBenchmark {
   @TearDown(Level.Trial)
   public void tearDown() throws IOException {
     verifier.close();
+    countedVerifier.close();
+    drainer.shutdownNow();
     db.close();
     try (Stream<Path> files = Files.walk(dir)) {
       files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
@@ -137,5 +150,16 @@ public class KeyVerifyBenchmark {
   @Benchmark
   public Verification.Code verify(Cursor c) {
     return verifier.verify(secrets[next(c)], 1).join().code();
+  }
+
+  /** {@link #verify} with usage counting on: the quota step from the meter and the record of the outcome. */
+  @Benchmark
+  public Verification.Code verifyCounted(Cursor c) {
+    Verification v = countedVerifier.verify(secrets[next(c)], 1).join();
+    io.viva.platform.UsageOutcome o = io.viva.platform.UsageOutcome.of(v.code());
+    if (o != null) {
+      meter.record(v.key().id(), v.tier(), o);
+    }
+    return v.code();
   }
 }

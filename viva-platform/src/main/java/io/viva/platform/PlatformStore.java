@@ -503,6 +503,12 @@ public final class PlatformStore {
     });
   }
 
+  /** Appends an audit entry inside a transaction of another store (webhooks). */
+  void auditIn(Connection c, Actor actor, String action, String target, String result, String detail, long now)
+      throws SQLException {
+    audit(c, actor, action, target, result, detail, now);
+  }
+
   private static void audit(Connection c, Actor actor, String action, String target, String result, String detail,
       long now) throws SQLException {
     try (PreparedStatement ps = c.prepareStatement("INSERT INTO audit_log (at, actor, action, target, source_ip,"
@@ -570,11 +576,12 @@ public final class PlatformStore {
 
   // ---- plumbing ---------------------------------------------------------------------------------
 
-  private interface Work<T> {
+  interface Work<T> {
     T run(Connection c) throws SQLException;
   }
 
-  private <T> T tx(Work<T> work) {
+  /** Runs {@code work} in one transaction (shared by the usage and billing stores). */
+  <T> T tx(Work<T> work) {
     try (Connection c = dataSource.getConnection()) {
       c.setAutoCommit(false);
       try {

@@ -9,6 +9,19 @@ import io.viva.core.Clock;
 import io.viva.core.LimitStore;
 import io.viva.platform.Actor;
 import io.viva.platform.AdminToken;
+import io.viva.platform.ApiKey;
+import io.viva.platform.Billing;
+import io.viva.platform.BillingCloser;
+import io.viva.platform.Pricing;
+import io.viva.platform.RabbitUsagePipeline;
+import io.viva.platform.RabbitUsageWorker;
+import io.viva.platform.UsageMeter;
+import io.viva.platform.UsageOutcome;
+import io.viva.platform.UsagePipeline;
+import io.viva.platform.UsageShipper;
+import io.viva.platform.UsageStore;
+import io.viva.platform.WebhookDispatcher;
+import io.viva.platform.WebhookStore;
 import io.viva.platform.KeyFormat;
 import io.viva.platform.KeyVerifier;
 import io.viva.platform.PlatformDatabase;
@@ -71,6 +84,17 @@ final class FullMode implements AutoCloseable {
   private final Counter anonymous;
 
   private final Clock clock;
+  /** Usage counting, quotas and billing (issue 7); see docs/full-mode.md#usage. */
+  final UsageConfig usageConfig;
+  final UsageMeter meter;
+  final UsageStore usage;
+  final Billing billing;
+  private final UsageShipper shipper;
+  private final RabbitUsageWorker consumer;
+  private final ScheduledExecutorService billingTimer;
+  final WebhookStore webhooks;
+  final WebhookEvents events;
+  private final WebhookDispatcher dispatcher;
 
   private FullMode(ServerConfig server, LimitStore limitStore, Metrics metrics, Clock clock) {
     this.clock = clock;
@@ -79,11 +103,14 @@ final class FullMode implements AutoCloseable {
     this.db = PlatformDatabase.open(config.databaseUrl(), config.dataDir());
     try {
       this.store = new PlatformStore(db.dataSource(), clock);
+      this.usageConfig = server.usage();
+      this.meter = new UsageMeter(clock, "i" + Long.toString(new SecureRandom().nextLong() >>> 1, 36));
+      this.usage = new UsageStore(store, db.isPostgres(), clock);
+      this.billing = new Billing(store, usage, clock);
       this.verifier = KeyVerifier.builder(store, hasher, limitStore).clock(clock)
           .overrideParser(TierFile::keyLimits)
-          // Usage counting arrives with the usage pipeline (issue 7); until then only a quota of 0
-          // (no requests this month) can be known to be used up.
-          .quota((key, quota) -> quota > 0)
+          // Without counting (USAGE_COUNTING=off) only a quota of 0 can be known to be used up.
+          .quota(usageConfig.counting() ? meter : (key, quota) -> quota > 0)
           .cacheSize(config.keyCacheSize())
           .pollInterval(config.changePoll())
           .lastUsedFlush(config.lastUsedFlush())
@@ -105,6 +132,34 @@ final class FullMode implements AutoCloseable {
       t.setDaemon(true);
       return t;
     });
+    UsagePipeline pipeline = usageConfig.rabbitUrl() == null ? UsagePipeline.inProcess(usage)
+        : new RabbitUsagePipeline(usageConfig.rabbitUrl(), usageConfig.queue(), "viva-usage-" + meter.source());
+    try {
+      this.shipper = usageConfig.counting() ? new UsageShipper(meter, pipeline, usage, new UsageShipper.Settings(
+          usageConfig.flushInterval(), usageConfig.flushEvents(), usageConfig.quotaRefresh(),
+          usageConfig.spool(config.dataDir()), usageConfig.spoolMaxBatches())) : null;
+    } catch (IOException e) {
+      verifier.close();
+      db.close();
+      throw new UncheckedIOException("usage spool " + usageConfig.spool(config.dataDir()) + ": cannot open", e);
+    }
+    boolean appliesUsage = usageConfig.rabbitUrl() == null || usageConfig.consumer();
+    this.consumer = usageConfig.rabbitUrl() != null && usageConfig.consumer()
+        ? new RabbitUsageWorker(usageConfig.rabbitUrl(), usageConfig.queue(), usage) : null;
+    this.webhooks = new WebhookStore(store, clock);
+    this.events = new WebhookEvents(webhooks, blocking, clock, usageConfig.webhookDebounce());
+    meter.onQuota(events::quota);
+    this.dispatcher = new WebhookDispatcher(webhooks, clock, usageConfig.webhookRetryInitial(),
+        usageConfig.webhookRetryMax(), usageConfig.webhookRetryFor(), Duration.ofMillis(500));
+    this.billingTimer = Executors.newSingleThreadScheduledExecutor(r -> {
+      Thread t = new Thread(r, "viva-billing");
+      t.setDaemon(true);
+      return t;
+    });
+    if (appliesUsage) {
+      billingTimer.scheduleWithFixedDelay(new BillingCloser(billing, clock, usageConfig.billingCloseDelay(),
+          this::pricing, events::invoice), 1, 60, TimeUnit.SECONDS);
+    }
     this.health = Executors.newSingleThreadScheduledExecutor(r -> {
       Thread t = new Thread(r, "viva-db-health");
       t.setDaemon(true);
@@ -128,6 +183,37 @@ final class FullMode implements AutoCloseable {
         .description("Key lookups cached (known and unknown keys)").register(registry);
     Gauge.builder("viva_database_up", databaseUp, b -> b.get() ? 1 : 0)
         .description("1 while the key database answers (checked every 2 s)").register(registry);
+    if (shipper != null) {
+      FunctionCounter.builder("viva_usage_batches_flushed", shipper, UsageShipper::flushed)
+          .description("Usage batches handed to the pipeline").register(registry);
+      FunctionCounter.builder("viva_usage_batches_spooled", shipper, UsageShipper::spooled)
+          .description("Usage batches written to the disk spool while the pipeline was down").register(registry);
+      FunctionCounter.builder("viva_usage_batches_replayed", shipper, UsageShipper::replayed)
+          .description("Spooled usage batches handed to the pipeline later").register(registry);
+      FunctionCounter.builder("viva_usage_events_shipped", shipper, UsageShipper::events)
+          .description("Counted requests shipped (published or spooled)").register(registry);
+      Gauge.builder("viva_usage_spool_batches", shipper, UsageShipper::spoolSize)
+          .description("Usage batches waiting in the disk spool").register(registry);
+      Gauge.builder("viva_usage_pipeline_up", shipper, s -> s.healthy() ? 1 : 0)
+          .description("1 while the usage pipeline takes batches").register(registry);
+      Gauge.builder("viva_usage_pending_events", meter, UsageMeter::pending)
+          .description("Counted requests not yet flushed").register(registry);
+    }
+    if (consumer != null) {
+      FunctionCounter.builder("viva_usage_batches_applied", consumer, RabbitUsageWorker::applied)
+          .description("Usage batches written to the database by this consumer").register(registry);
+      FunctionCounter.builder("viva_usage_batches_duplicate", consumer, RabbitUsageWorker::duplicates)
+          .description("Redelivered usage batches skipped (already applied)").register(registry);
+    }
+    FunctionCounter.builder("viva_webhook_deliveries", dispatcher, WebhookDispatcher::delivered)
+        .tag("result", "delivered").description("Webhook deliveries by result").register(registry);
+    FunctionCounter.builder("viva_webhook_deliveries", dispatcher, WebhookDispatcher::failedAttempts)
+        .tag("result", "failed_attempt").description("Webhook deliveries by result").register(registry);
+    FunctionCounter.builder("viva_webhook_deliveries", dispatcher, WebhookDispatcher::givenUp)
+        .tag("result", "given_up").description("Webhook deliveries by result").register(registry);
+    LOG.info("usage: counting {}, pipeline {}, flush every {} or {} requests{}", usageConfig.counting() ? "on" : "off",
+        pipeline.description(), DurationParser.format(usageConfig.flushInterval()), usageConfig.flushEvents(),
+        consumer != null ? ", consuming here" : "");
     LOG.info("full mode: database {}, {} tiers ({}), key cache {} entries, change poll {}", db.description(),
         tiers.size(), server.tiers() != null ? "from file" : "built-in", config.keyCacheSize(),
         DurationParser.format(config.changePoll()));
@@ -142,11 +228,40 @@ final class FullMode implements AutoCloseable {
     return clock;
   }
 
-  /** Counts one verification. */
+  /** Counts one verification (metrics, and usage per key). */
   void count(Verification v, boolean anonymousCheck) {
     outcomes.get(v.code()).increment();
+    ApiKey key = v.key();
+    if (key != null && shipper != null) {
+      UsageOutcome o = UsageOutcome.of(v.code());
+      if (o != null) {
+        meter.record(key.id(), v.tier() != null ? v.tier() : key.tier(), o);
+      }
+      if (o == UsageOutcome.RATE_LIMITED) {
+        events.rateLimited(key, v.tier());
+      } else if (o == UsageOutcome.EXPIRED) {
+        events.expiredSeen(key);
+      }
+    }
     if (anonymousCheck) {
       anonymous.increment();
+    }
+  }
+
+  /** The pricing of tier {@code name} (free when it has none or no longer exists). */
+  Pricing pricing(String name) {
+    for (TierFile.TierSpec t : tierSpecs.get()) {
+      if (t.name().equals(name)) {
+        return t.pricing();
+      }
+    }
+    return Pricing.FREE;
+  }
+
+  /** Ships counted usage now (tests, and the admin flush endpoint). */
+  void flushUsage() {
+    if (shipper != null) {
+      shipper.flush();
     }
   }
 
@@ -234,6 +349,8 @@ final class FullMode implements AutoCloseable {
   @Override
   public void close() {
     health.shutdownNow();
+    billingTimer.shutdownNow();
+    dispatcher.close();
     blocking.shutdown();
     try {
       blocking.awaitTermination(5, TimeUnit.SECONDS);
@@ -241,6 +358,12 @@ final class FullMode implements AutoCloseable {
       Thread.currentThread().interrupt();
     }
     verifier.close();
+    if (shipper != null) {
+      shipper.close();
+    }
+    if (consumer != null) {
+      consumer.close();
+    }
     db.close();
   }
 

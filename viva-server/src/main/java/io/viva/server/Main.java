@@ -13,14 +13,15 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /**
- * The command line: {@code viva serve [--config FILE] [--port N]}, {@code viva keys
+ * The command line: {@code viva serve [--config FILE] [--port N]}, {@code viva worker} (usage and billing, see
+ * {@link WorkerCommand}), {@code viva keys
  * create|list|revoke|rotate} (full mode's admin API, see {@link KeysCommand}), {@code viva version}, {@code
  * viva --help}. {@code serve} runs until SIGTERM or SIGINT, then shuts down gracefully and exits 0.
  * Exit codes: 0 done, 1 could not start (e.g. port in use), 2 bad usage or configuration.
  */
 @Command(name = "viva", mixinStandardHelpOptions = true, versionProvider = Main.VersionProvider.class,
     description = "Viva: the rate limiting service.%n",
-    subcommands = {Main.Serve.class, KeysCommand.class, Main.VersionCommand.class, CommandLine.HelpCommand.class},
+    subcommands = {Main.Serve.class, KeysCommand.class, WorkerCommand.class, Main.VersionCommand.class, CommandLine.HelpCommand.class},
     footer = {"%nRun 'viva serve --help' for the server's options; docs/configuration.md lists every setting."})
 public final class Main implements Callable<Integer> {
 

@@ -24,8 +24,12 @@ import io.viva.platform.KeyState;
 import io.viva.platform.PlatformStore;
 import io.viva.platform.Role;
 import io.viva.platform.StorageUnavailableException;
+import io.viva.platform.UsageMeter;
+import io.viva.platform.UsageOutcome;
+import io.viva.platform.UsageStore;
 import io.viva.platform.Verification;
 import java.io.IOException;
+import java.net.URI;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.format.DateTimeParseException;
@@ -108,6 +112,20 @@ final class PlatformApi {
     t.add(HttpMethod.DELETE, "/api/v1/admin-tokens/:id", admin(Role.ADMIN, "token.revoke", this::revokeToken));
 
     t.add(HttpMethod.GET, "/api/v1/audit", admin(Role.OPERATOR, null, this::audit));
+
+    t.add(HttpMethod.GET, "/api/v1/keys/:id/usage", admin(Role.VIEWER, null, this::keyUsage));
+    t.add(HttpMethod.GET, "/api/v1/usage", admin(Role.VIEWER, null, this::ownerUsage));
+    t.add(HttpMethod.POST, "/api/v1/usage/flush", Http.body(ADMIN_BODY_LIMIT), admin(Role.OPERATOR, null,
+        this::flushUsage));
+    t.add(HttpMethod.GET, "/api/v1/invoices", admin(Role.VIEWER, null, this::listInvoices));
+    t.add(HttpMethod.GET, "/api/v1/invoices/:id", admin(Role.VIEWER, null, this::getInvoice));
+    t.add(HttpMethod.POST, "/api/v1/webhooks", Http.body(ADMIN_BODY_LIMIT), admin(Role.OPERATOR, "webhook.create",
+        this::createWebhook));
+    t.add(HttpMethod.GET, "/api/v1/webhooks", admin(Role.OPERATOR, null, this::listWebhooks));
+    t.add(HttpMethod.DELETE, "/api/v1/webhooks/:id", admin(Role.OPERATOR, "webhook.delete", this::deleteWebhook));
+    t.add(HttpMethod.GET, "/api/v1/webhooks/:id/deliveries", admin(Role.OPERATOR, null, this::deliveries));
+    t.add(HttpMethod.POST, "/api/v1/invoices/close", Http.body(ADMIN_BODY_LIMIT), admin(Role.OPERATOR,
+        "invoice.close", this::closeInvoices));
   }
 
   // ---- POST /api/v1/rate-limit/check ------------------------------------------------------------
@@ -388,6 +406,7 @@ final class PlatformApi {
     ApiKey key = full.store.createKey(new PlatformStore.NewKey(name, owner, tier, environment, limits, quota, metadata,
         expires), full.hasher.hash(secret), KeyFormat.visibleStart(secret), c.actor());
     full.verifier.invalidate(key.id());
+    full.events.key("key.created", key);
     ObjectNode out = render(key);
     out.put("key", secret);
     return new Reply(201, out);
@@ -472,6 +491,7 @@ final class PlatformApi {
     String id = id(c, "key_");
     ApiKey key = full.store.revokeKey(id, c.actor()).orElseThrow(() -> keyNotFound(id));
     full.verifier.invalidate(id);
+    full.events.key("key.revoked", key);
     return new Reply(200, render(key));
   }
 
@@ -495,6 +515,7 @@ final class PlatformApi {
       throw new ApiError(409, "conflict", e.getMessage());
     }
     full.verifier.invalidate(id);
+    full.events.key("key.rotated", key);
     ObjectNode out = render(key);
     out.put("key", secret);
     return new Reply(200, out);
@@ -511,6 +532,7 @@ final class PlatformApi {
     }
     ApiKey key = full.store.expireKey(id, at, c.actor()).orElseThrow(() -> keyNotFound(id));
     full.verifier.invalidate(id);
+    full.events.key("key.expired", key);
     return new Reply(200, render(key));
   }
 
@@ -601,6 +623,25 @@ final class PlatformApi {
       n.put("monthly_quota", t.tier().monthlyQuota());
     }
     n.set("limits", TierFile.renderLimits(t.limits()));
+    io.viva.platform.Pricing p = t.pricing();
+    if (p != io.viva.platform.Pricing.FREE) {
+      ObjectNode b = n.putObject("billing");
+      b.put("currency", p.currency());
+      b.put("price", p.price());
+      if (p.included() == Long.MAX_VALUE) {
+        b.put("included", "unlimited");
+      } else {
+        b.put("included", p.included());
+      }
+      ArrayNode steps = b.putArray("overage");
+      for (io.viva.platform.Pricing.Step st : p.steps()) {
+        ObjectNode o = steps.addObject();
+        if (st.upTo() != null) {
+          o.put("up_to", st.upTo());
+        }
+        o.put("per_1000", st.per1000());
+      }
+    }
     return n;
   }
 
@@ -683,6 +724,301 @@ final class PlatformApi {
       out.putNull("next_before");
     }
     return new Reply(200, out);
+  }
+
+  // ---- usage ------------------------------------------------------------------------------------
+
+  private static final Pattern INVOICE_ID = Pattern.compile("inv_[0-9a-f]{24}");
+  private static final Pattern PERIOD = Pattern.compile("\\d{4}-(0[1-9]|1[0-2])");
+
+  private Reply keyUsage(Call c) {
+    String id = id(c, "key_");
+    String g = c.query("granularity") == null ? "hour" : c.query("granularity");
+    int bucket = switch (g) {
+      case "minute" -> 1;
+      case "hour" -> 60;
+      case "day" -> 1440;
+      default -> throw ApiError.invalid("granularity: \"" + clip(g) + "\" (expected: minute, hour or day)");
+    };
+    long[] range = range(c);
+    if ((range[1] - range[0]) / bucket > UsageStore.MAX_BUCKETS) {
+      throw ApiError.invalid("from/to: " + ((range[1] - range[0]) / bucket) + " " + g + "s (expected: at most "
+          + UsageStore.MAX_BUCKETS + " buckets; use a coarser granularity or a shorter range)");
+    }
+    full.store.getKey(id).orElseThrow(() -> keyNotFound(id));
+    ObjectNode out = ConfigTree.JSON.createObjectNode();
+    out.put("key_id", id);
+    out.put("from", minuteInstant(range[0]).toString());
+    out.put("to", minuteInstant(range[1]).toString());
+    out.put("granularity", g);
+    java.util.Map<UsageOutcome, Long> totals = new java.util.EnumMap<>(UsageOutcome.class);
+    ArrayNode buckets = ConfigTree.JSON.createArrayNode();
+    for (UsageStore.Bucket b : full.usage.series(id, range[0], range[1], bucket)) {
+      ObjectNode n = buckets.addObject();
+      n.put("start", minuteInstant(b.startMinute()).toString());
+      outcomes(n, b.requests());
+      b.requests().forEach((o, v) -> totals.merge(o, v, Long::sum));
+    }
+    outcomes(out.putObject("totals"), totals);
+    out.set("buckets", buckets);
+    return new Reply(200, out);
+  }
+
+  private Reply ownerUsage(Call c) {
+    String owner = c.query("owner");
+    if (owner == null || owner.isEmpty() || owner.length() > 200) {
+      throw ApiError.invalid("owner: " + (owner == null ? "missing" : owner.length() + " characters")
+          + " (expected: the owner_id of the keys, 1 to 200 characters)");
+    }
+    long[] range = range(c);
+    ObjectNode out = ConfigTree.JSON.createObjectNode();
+    out.put("owner_id", owner);
+    out.put("from", minuteInstant(range[0]).toString());
+    out.put("to", minuteInstant(range[1]).toString());
+    java.util.Map<UsageOutcome, Long> totals = new java.util.EnumMap<>(UsageOutcome.class);
+    ArrayNode keys = ConfigTree.JSON.createArrayNode();
+    for (UsageStore.KeyTotal t : full.usage.totals(owner, range[0], range[1])) {
+      ObjectNode n = keys.addObject();
+      n.put("key_id", t.keyId());
+      n.put("tier", t.lastTier());
+      outcomes(n, t.requests());
+      t.requests().forEach((o, v) -> totals.merge(o, v, Long::sum));
+    }
+    outcomes(out.putObject("totals"), totals);
+    out.set("keys", keys);
+    return new Reply(200, out);
+  }
+
+  /** allowed, denied (every other outcome) and each outcome. */
+  private static void outcomes(ObjectNode n, java.util.Map<UsageOutcome, Long> m) {
+    long allowed = m.getOrDefault(UsageOutcome.ALLOWED, 0L);
+    long denied = 0;
+    for (UsageOutcome o : UsageOutcome.values()) {
+      if (o != UsageOutcome.ALLOWED) {
+        denied += m.getOrDefault(o, 0L);
+      }
+    }
+    n.put("allowed", allowed);
+    n.put("denied", denied);
+    for (UsageOutcome o : UsageOutcome.values()) {
+      if (o != UsageOutcome.ALLOWED) {
+        n.put(o.label(), m.getOrDefault(o, 0L));
+      }
+    }
+  }
+
+  /** [from, to) in minutes: default the current month so far (to the next minute). */
+  private long[] range(Call c) {
+    long nowMinute = UsageMeter.minuteOf(full.clock().micros());
+    long to = c.query("to") == null ? nowMinute + 1 : minuteOfQuery(c, "to");
+    long from = c.query("from") == null ? UsageMeter.monthStart(nowMinute) : minuteOfQuery(c, "from");
+    if (from >= to) {
+      throw ApiError.invalid("from: not before to (expected: from < to)");
+    }
+    return new long[] {from, to};
+  }
+
+  private static long minuteOfQuery(Call c, String name) {
+    String v = c.query(name);
+    try {
+      return Math.floorDiv(Instant.parse(v).getEpochSecond(), 60);
+    } catch (DateTimeParseException e) {
+      throw ApiError.invalid(name + ": \"" + clip(v) + "\" (expected: a UTC time such as 2026-11-01T00:00:00Z)");
+    }
+  }
+
+  private static Instant minuteInstant(long minute) {
+    return Instant.ofEpochSecond(minute * 60);
+  }
+
+  private Reply flushUsage(Call c) {
+    full.flushUsage();
+    ObjectNode out = ConfigTree.JSON.createObjectNode();
+    out.put("flushed", true);
+    return new Reply(200, out);
+  }
+
+  // ---- webhooks ---------------------------------------------------------------------------------
+
+  private static final Pattern WEBHOOK_ID = Pattern.compile("wh_[0-9A-Za-z]{1,36}");
+
+  private Reply createWebhook(Call c) {
+    JsonNode b = require(c.body(), "{\"url\": \"https://example.com/hooks/viva\", \"events\": [\"key.created\"],"
+        + " \"secret\": \"...\"}");
+    unknownFields(b, Set.of("url", "events", "secret"));
+    String url = text(b, "url", 2000, true);
+    URI uri;
+    try {
+      uri = URI.create(url);
+    } catch (IllegalArgumentException e) {
+      throw ApiError.invalid("url: not a URL (expected: http:// or https:// and a host)");
+    }
+    if (uri.getScheme() == null || !(uri.getScheme().equals("http") || uri.getScheme().equals("https"))
+        || uri.getHost() == null) {
+      throw ApiError.invalid("url: \"" + clip(url) + "\" (expected: http:// or https:// and a host)");
+    }
+    String secret = text(b, "secret", 256, true);
+    if (secret.length() < 16) {
+      throw ApiError.invalid("secret: " + secret.length() + " characters (expected: 16 to 256)");
+    }
+    JsonNode ev = b.get("events");
+    if (ev == null || !ev.isArray() || ev.isEmpty() || ev.size() > 20) {
+      throw ApiError.invalid("events: expected a list of 1 to 20 of " + String.join(", ",
+          io.viva.platform.WebhookStore.EVENTS.stream().sorted().toList()) + ", or [\"*\"]");
+    }
+    java.util.List<String> events = new java.util.ArrayList<>();
+    for (JsonNode e : ev) {
+      if (!e.isTextual() || !(e.textValue().equals("*") || io.viva.platform.WebhookStore.EVENTS.contains(e.textValue()))) {
+        throw ApiError.invalid("events: " + clip(e.toString()) + " (expected: one of " + String.join(", ",
+            io.viva.platform.WebhookStore.EVENTS.stream().sorted().toList()) + ", or *)");
+      }
+      if (!events.contains(e.textValue())) {
+        events.add(e.textValue());
+      }
+    }
+    io.viva.platform.WebhookStore.Webhook w = full.webhooks.create(url, events, secret, c.actor());
+    return new Reply(201, render(w));
+  }
+
+  private Reply listWebhooks(Call c) {
+    ObjectNode out = ConfigTree.JSON.createObjectNode();
+    ArrayNode arr = out.putArray("webhooks");
+    full.webhooks.list().forEach(w -> arr.add(render(w)));
+    return new Reply(200, out);
+  }
+
+  private Reply deleteWebhook(Call c) {
+    String id = webhookId(c);
+    if (!full.webhooks.delete(id, c.actor())) {
+      throw new ApiError(404, "not_found", "webhook " + id + ": no such webhook");
+    }
+    ObjectNode out = ConfigTree.JSON.createObjectNode();
+    out.put("id", id);
+    out.put("deleted", true);
+    return new Reply(200, out);
+  }
+
+  private Reply deliveries(Call c) {
+    String id = webhookId(c);
+    full.webhooks.get(id).orElseThrow(() -> new ApiError(404, "not_found", "webhook " + id + ": no such webhook"));
+    int limit = intQuery(c, "limit", 100, 1, PlatformStore.MAX_PAGE);
+    ObjectNode out = ConfigTree.JSON.createObjectNode();
+    ArrayNode arr = out.putArray("deliveries");
+    for (io.viva.platform.WebhookStore.Delivery d : full.webhooks.deliveries(id, limit)) {
+      ObjectNode n = arr.addObject();
+      n.put("id", d.id());
+      n.put("event_type", d.eventType());
+      n.put("state", d.state());
+      n.put("attempts", d.attempts());
+      if (d.lastStatus() == null) {
+        n.putNull("last_status");
+      } else {
+        n.put("last_status", d.lastStatus());
+      }
+      n.put("last_error", d.lastError());
+      n.put("created_at", d.createdAt().toString());
+      n.put("next_attempt_at", d.state().equals("pending") ? d.nextAttemptAt().toString() : null);
+      time(n, "delivered_at", d.deliveredAt());
+      try {
+        n.set("event", ConfigTree.JSON.readTree(d.payload()));
+      } catch (JsonProcessingException e) {
+        n.putNull("event");
+      }
+    }
+    return new Reply(200, out);
+  }
+
+  private static String webhookId(Call c) {
+    String id = c.param("id");
+    if (id == null || !WEBHOOK_ID.matcher(id).matches()) {
+      throw new ApiError(404, "not_found", "id: not a wh_... id (expected: an id as returned on creation)");
+    }
+    return id;
+  }
+
+  private static ObjectNode render(io.viva.platform.WebhookStore.Webhook w) {
+    ObjectNode n = ConfigTree.JSON.createObjectNode();
+    n.put("id", w.id());
+    n.put("url", w.url());
+    ArrayNode ev = n.putArray("events");
+    w.events().forEach(ev::add);
+    n.put("created_at", w.createdAt().toString());
+    n.put("created_by", w.createdBy());
+    return n;
+  }
+
+  // ---- invoices ---------------------------------------------------------------------------------
+
+  private Reply listInvoices(Call c) {
+    String period = c.query("period");
+    if (period != null && !PERIOD.matcher(period).matches()) {
+      throw ApiError.invalid("period: \"" + clip(period) + "\" (expected: YYYY-MM such as 2026-11)");
+    }
+    String owner = c.query("owner");
+    if (owner != null && (owner.isEmpty() || owner.length() > 200)) {
+      throw ApiError.invalid("owner: " + owner.length() + " characters (expected: 1 to 200)");
+    }
+    ObjectNode out = ConfigTree.JSON.createObjectNode();
+    ArrayNode arr = out.putArray("invoices");
+    full.billing.list(period, owner).forEach(i -> arr.add(render(i)));
+    return new Reply(200, out);
+  }
+
+  private Reply getInvoice(Call c) {
+    String id = c.param("id");
+    if (id == null || !INVOICE_ID.matcher(id).matches()) {
+      throw new ApiError(404, "not_found", "id: not an inv_... id (expected: an id as listed)");
+    }
+    return new Reply(200, render(full.billing.get(id).orElseThrow(() -> new ApiError(404, "not_found",
+        "invoice " + id + ": no such invoice"))));
+  }
+
+  private Reply closeInvoices(Call c) {
+    JsonNode b = require(c.body(), "{\"period\": \"2026-11\"}");
+    unknownFields(b, Set.of("period"));
+    String period = text(b, "period", 7, true);
+    if (!PERIOD.matcher(period).matches()) {
+      throw ApiError.invalid("period: \"" + clip(period) + "\" (expected: YYYY-MM such as 2026-11)");
+    }
+    java.time.YearMonth ym = java.time.YearMonth.parse(period);
+    if (!ym.isBefore(io.viva.platform.Billing.periodOf(now()))) {
+      throw new ApiError(409, "conflict", "period " + period + ": not over yet (expected: a past month)");
+    }
+    full.flushUsage();
+    List<io.viva.platform.Invoice> issued = full.billing.close(ym, full::pricing);
+    auditQuietly(c.actor(), "invoice.close", null, "success", "period=" + period + " issued=" + issued.size());
+    ObjectNode out = ConfigTree.JSON.createObjectNode();
+    out.put("period", period);
+    ArrayNode arr = out.putArray("issued");
+    issued.forEach(i -> arr.add(render(i)));
+    return new Reply(200, out);
+  }
+
+  private static ObjectNode render(io.viva.platform.Invoice i) {
+    ObjectNode n = ConfigTree.JSON.createObjectNode();
+    n.put("id", i.id());
+    n.put("owner_id", i.ownerId());
+    n.put("period", i.period());
+    n.put("currency", i.currency());
+    n.put("total", i.total());
+    n.put("requests", i.requests());
+    n.put("issued_at", i.issuedAt().toString());
+    ArrayNode lines = n.putArray("lines");
+    for (io.viva.platform.Invoice.Line l : i.lines()) {
+      ObjectNode ln = lines.addObject();
+      ln.put("key_id", l.keyId());
+      ln.put("tier", l.tier());
+      ln.put("kind", l.kind());
+      ln.put("description", l.description());
+      ln.put("quantity", l.quantity());
+      if (l.unitPrice() == null) {
+        ln.putNull("unit_price_per_1000");
+      } else {
+        ln.put("unit_price_per_1000", l.unitPrice());
+      }
+      ln.put("amount", l.amount());
+    }
+    return n;
   }
 
   // ---- field helpers ----------------------------------------------------------------------------

@@ -92,6 +92,7 @@ public final class ServerConfig {
   private String downstreamUrl;
   private PlatformConfig platform = PlatformConfig.DEFAULTS;
   private List<TierFile.TierSpec> tiers;
+  private UsageConfig usage = UsageConfig.DEFAULTS;
 
   private ServerConfig(Layer l, Path configFile, List<PolicyFile.PolicySpec> policies, boolean policiesFromFile) {
     this.host = l.host;
@@ -158,6 +159,7 @@ public final class ServerConfig {
     config.resolveGateway();
     config.platform = PlatformConfig.load(contents != null ? contents.platform() : null, env, merged.mode);
     config.tiers = contents != null ? contents.tiers() : null;
+    config.usage = UsageConfig.fromEnv(env);
     return config;
   }
 
@@ -285,6 +287,11 @@ public final class ServerConfig {
     return platform;
   }
 
+  /** Full mode's usage, billing and webhook settings (environment only). */
+  UsageConfig usage() {
+    return usage;
+  }
+
   /** The tiers from the file, or null for the built-in ones. */
   List<TierFile.TierSpec> tiers() {
     return tiers;
@@ -295,6 +302,7 @@ public final class ServerConfig {
     ServerConfig copy = with(l -> l.mode = "full");
     copy.platform = platform;
     copy.tiers = tiers;
+    copy.usage = usage;
     return copy;
   }
 
@@ -381,6 +389,7 @@ public final class ServerConfig {
     copy.copyGateway(this);
     copy.platform = platform;
     copy.tiers = tiers;
+    copy.usage = usage;
     return copy;
   }
 
@@ -394,6 +403,7 @@ public final class ServerConfig {
     copy.copyGateway(this);
     copy.platform = platform;
     copy.tiers = tiers;
+    copy.usage = usage;
     return copy;
   }
 

@@ -242,7 +242,10 @@ class ApiIT {
         // full mode (MODE=full)
         "/api/v1/rate-limit/check", "/api/v1/keys", "/api/v1/keys/{id}", "/api/v1/keys/{id}/revoke",
         "/api/v1/keys/{id}/rotate", "/api/v1/keys/{id}/expire", "/api/v1/tiers", "/api/v1/tiers/{name}",
-        "/api/v1/admin-tokens", "/api/v1/admin-tokens/{id}", "/api/v1/audit");
+        "/api/v1/admin-tokens", "/api/v1/admin-tokens/{id}", "/api/v1/audit",
+        // full mode: usage, billing, webhooks
+        "/api/v1/keys/{id}/usage", "/api/v1/usage", "/api/v1/usage/flush", "/api/v1/invoices", "/api/v1/invoices/{id}",
+        "/api/v1/invoices/close", "/api/v1/webhooks", "/api/v1/webhooks/{id}", "/api/v1/webhooks/{id}/deliveries");
   }
 
   @Test
