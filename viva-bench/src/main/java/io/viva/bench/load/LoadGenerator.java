@@ -232,7 +232,7 @@ public final class LoadGenerator {
           long to = due;
           issued = due;
           context.runOnContext(v -> {
-            for (long i = from; i < to; i++) {
+            for (long i = from; i < to && !stopping; i++) {
               long intended = start + (long) (i * intervalNanos);
               send(client, path).onComplete(ar -> record(intended, ar.succeeded() ? ar.result() : -1));
             }
