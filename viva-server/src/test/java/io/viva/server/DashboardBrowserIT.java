@@ -238,6 +238,30 @@ class DashboardBrowserIT {
       assertThat(FullModeIT.check(t, first).status()).isEqualTo(200);
       shot("08-full-key-rotated");
 
+      // Usage: three allowed checks so far (one before the rotation, two after, one key id). Shipped
+      // to the database now rather than within the flush interval; then charted per key.
+      assertThat(t.post("/api/v1/usage/flush", null, FullModeIT.bearer(FullModeIT.BOOT)).status()).isEqualTo(200);
+      String keyId = driver.findElement(By.cssSelector("#keys-table tr.key-row")).getAttribute("data-id");
+      org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> {
+        TestServer.Response u = t.get("/api/v1/keys/" + keyId + "/usage?granularity=hour", FullModeIT.bearer(admin));
+        assertThat(u.status()).as(u.body()).isEqualTo(200);
+        assertThat(u.json().get("totals").get("allowed").asLong()).as(u.body()).isEqualTo(3);
+      });
+      driver.findElement(By.cssSelector("#keys-table tr.key-row button.usage")).click();
+      wait.until(d -> d.findElement(By.id("usage-total")).getText().startsWith("3 allowed, 0 denied in the last 168 hours"));
+      assertThat(driver.findElement(By.id("usage-key")).getText()).contains("Checkout service").contains(keyId);
+      wait.until(d -> d.findElement(By.id("chart-usage")).isDisplayed()
+          && !d.findElements(By.cssSelector("#chart-usage canvas")).isEmpty());
+      driver.findElement(By.cssSelector("#usage-granularity button[data-g='minute']")).click();
+      wait.until(d -> d.findElement(By.id("usage-total")).getText().startsWith("3 allowed, 0 denied in the last 180 minutes"));
+      assertThat(js("return document.getElementById('chart-usage').dataset.allowed")).isEqualTo("3");
+
+      // Invoices: the current month is not closed yet, so its table says so; a malformed period is refused.
+      String month = java.time.YearMonth.now(java.time.ZoneOffset.UTC).toString();
+      wait.until(d -> d.findElement(By.id("invoices-list")).getText().contains("No invoices for " + month));
+      assertThat(driver.findElement(By.id("invoices-period")).getAttribute("value")).isEqualTo(month);
+      shot("08b-full-usage-and-invoices");
+
       // Revoke (two clicks): both secrets refused at once.
       WebElement revoke = driver.findElement(By.cssSelector("#keys-table tr.key-row button.revoke"));
       revoke.click();

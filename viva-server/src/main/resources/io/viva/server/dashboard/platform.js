@@ -1,6 +1,7 @@
 // Viva dashboard, full mode: API keys (list, create, rotate, revoke) through /api/v1/keys with the
 // logged-in admin token. Shown only when /admin/stats says "platform": true (dashboard.js sends
 // the stats as a 'viva:stats' event). A new or rotated secret is shown once and never stored.
+// Below the keys: one key's usage over time (allowed vs denied, uPlot) and the invoices of a month.
 (function () {
   'use strict';
   const TOKEN_KEY = 'viva.adminToken';
@@ -9,6 +10,11 @@
   let enabled = false;
   let offset = 0;
   let nextOffset = null;
+  let usageKey = null;        // the key whose usage is charted: { id, name }
+  let granularity = 'hour';
+  let usageChart = null;
+  // How far back each granularity looks: 3 hours by minute, 7 days by hour, 90 days by day.
+  const SPAN = { minute: [60e3, 180], hour: [3600e3, 168], day: [86400e3, 90] };
 
   function el(tag, attrs, ...children) {
     const e = document.createElement(tag);
@@ -89,6 +95,9 @@
         });
         actions.append(rotate, ' ', revoke);
       }
+      const usage = el('button', { type: 'button', class: 'usage' }, 'Usage');
+      usage.addEventListener('click', () => { usageKey = { id: k.id, name: k.name }; loadUsage(); });
+      actions.prepend(usage, ' ');
       const row = el('tr', { class: 'key-row' }, el('td', { class: 'key-name' }, k.name), el('td', {}, el('code', {}, k.key_start + '…')),
         el('td', {}, k.tier), el('td', { class: 'key-state state-' + k.state }, k.state +
           (k.previous_key_valid_until ? ' (previous key until ' + when(k.previous_key_valid_until) + ')' : '')),
@@ -133,11 +142,114 @@
     loadKeys();
   }
 
+  function usageError(message) {
+    $('usage-error').textContent = message || '';
+  }
+
+  // The API returns only buckets with requests; the chart gets every bucket of the span (zeros
+  // between), so a quiet hour reads as zero instead of a line drawn across it.
+  async function loadUsage() {
+    if (!usageKey) return;
+    usageError('');
+    const [step, count] = SPAN[granularity];
+    const end = Math.floor(Date.now() / step) * step + step;
+    const start = end - step * count;
+    const q = new URLSearchParams({ from: new Date(start).toISOString(), granularity });
+    let u;
+    try { u = await call('GET', '/api/v1/keys/' + encodeURIComponent(usageKey.id) + '/usage?' + q); } catch (e) { usageError(e.message); return; }
+    const byStart = new Map(u.buckets.map((b) => [Date.parse(b.start), b]));
+    const xs = [], allowed = [], denied = [];
+    for (let t = start; t < end; t += step) {
+      const b = byStart.get(t);
+      xs.push(t / 1000);
+      allowed.push(b ? b.allowed : 0);
+      denied.push(b ? b.denied : 0);
+    }
+    const tot = u.totals || {};
+    $('usage-key').textContent = usageKey.name + ' (' + usageKey.id + ')';
+    $('usage-total').textContent = (tot.allowed || 0) + ' allowed, ' + (tot.denied || 0) + ' denied in the last ' +
+      count + ' ' + granularity + 's' + (tot.denied ? ' (rate limited ' + (tot.rate_limited || 0) + ', over quota ' +
+      (tot.usage_exceeded || 0) + ', disabled ' + (tot.disabled || 0) + ', expired ' + (tot.expired || 0) + ')' : '');
+    const target = $('chart-usage');
+    target.hidden = false;
+    target.dataset.allowed = String(tot.allowed || 0);
+    target.dataset.denied = String(tot.denied || 0);
+    if (typeof uPlot === 'undefined') return;
+    if (usageChart) usageChart.destroy();
+    usageChart = new uPlot({
+      width: Math.max(300, target.clientWidth || 600), height: 240,
+      scales: { x: { time: true } },
+      axes: [{}, { size: 60 }],
+      series: [{}, { label: 'allowed per ' + granularity, stroke: '#2e7d32', width: 2 },
+        { label: 'denied per ' + granularity, stroke: '#c62828', width: 2 }],
+    }, [xs, allowed, denied], target);
+  }
+
+  // Integer minor units in the invoice's currency, e.g. 5037 USD → "USD 50.37".
+  function money(minor, currency) {
+    try {
+      const f = new Intl.NumberFormat('en', { style: 'currency', currency, currencyDisplay: 'code' });
+      const digits = f.resolvedOptions().maximumFractionDigits;
+      return f.format(minor / Math.pow(10, digits));
+    } catch (e) {
+      return minor + ' ' + currency + ' (minor units)';
+    }
+  }
+
+  function invoicesError(message) {
+    $('invoices-error').textContent = message || '';
+  }
+
+  async function loadInvoices() {
+    invoicesError('');
+    $('invoice-detail').hidden = true;
+    const period = $('invoices-period').value.trim();
+    let r;
+    try { r = await call('GET', '/api/v1/invoices?' + new URLSearchParams({ period })); } catch (e) { invoicesError(e.message); return; }
+    const table = el('table', { id: 'invoices-table' }, el('tr', {}, el('th', {}, 'invoice'), el('th', {}, 'owner'),
+      el('th', {}, 'period'), el('th', {}, 'requests'), el('th', {}, 'total'), el('th', {}, 'issued')));
+    for (const inv of r.invoices) {
+      const row = el('tr', { class: 'invoice-row' }, el('td', {}, el('code', {}, inv.id)), el('td', {}, inv.owner_id),
+        el('td', {}, inv.period), el('td', {}, inv.requests), el('td', { class: 'amount' }, money(inv.total, inv.currency)),
+        el('td', {}, when(inv.issued_at)));
+      row.dataset.id = inv.id;
+      row.addEventListener('click', () => showInvoice(inv.id));
+      table.append(row);
+    }
+    if (!r.invoices.length) {
+      table.append(el('tr', {}, el('td', { colspan: '6', class: 'muted' }, 'No invoices for ' + period +
+        ' (a month is invoiced after it ends).')));
+    }
+    $('invoices-list').replaceChildren(table);
+  }
+
+  async function showInvoice(id) {
+    invoicesError('');
+    let inv;
+    try { inv = await call('GET', '/api/v1/invoices/' + encodeURIComponent(id)); } catch (e) { invoicesError(e.message); return; }
+    const lines = el('table', { id: 'invoice-lines' }, el('tr', {}, el('th', {}, 'key'), el('th', {}, 'tier'),
+      el('th', {}, 'kind'), el('th', {}, 'description'), el('th', {}, 'quantity'), el('th', {}, 'per 1,000'), el('th', {}, 'amount')));
+    for (const l of inv.lines || []) {
+      lines.append(el('tr', { class: 'invoice-line' }, el('td', {}, l.key_id || ''), el('td', {}, l.tier || ''),
+        el('td', {}, l.kind), el('td', {}, l.description || ''), el('td', {}, l.quantity),
+        el('td', {}, l.unit_price_per_1000 === null || l.unit_price_per_1000 === undefined ? '' : money(l.unit_price_per_1000, inv.currency)),
+        el('td', { class: 'amount' }, money(l.amount, inv.currency))));
+    }
+    lines.append(el('tr', { class: 'invoice-total' }, el('th', { colspan: '6' }, 'total'),
+      el('th', { class: 'amount' }, money(inv.total, inv.currency))));
+    const close = el('button', { type: 'button' }, 'Close');
+    close.addEventListener('click', () => { $('invoice-detail').hidden = true; });
+    $('invoice-detail').replaceChildren(el('h2', {}, 'Invoice ' + inv.id + ' — ' + inv.owner_id + ', ' + inv.period, close), lines);
+    $('invoice-detail').hidden = false;
+  }
+
   function enable() {
     enabled = true;
     $('platform').hidden = false;
     offset = 0;
     loadTiers().then(loadKeys);
+    if (!$('invoices-period').value) $('invoices-period').value = new Date().toISOString().slice(0, 7);
+    loadInvoices();
   }
 
   document.addEventListener('viva:stats', (ev) => {
@@ -151,6 +263,17 @@
     hideSecret();
     $('platform').hidden = true;
     $('keys-list').replaceChildren();
+    usageKey = null;
+    if (usageChart) { usageChart.destroy(); usageChart = null; }
+    $('chart-usage').hidden = true;
+    $('usage-key').textContent = 'pick a key\'s Usage button above';
+    $('usage-total').textContent = '';
+    $('invoices-list').replaceChildren();
+    $('invoice-detail').replaceChildren();
+    $('invoice-detail').hidden = true;
+    $('invoices-period').value = '';
+    usageError('');
+    invoicesError('');
     $('keys-state').value = '';
     $('keys-grace').value = '24h';
     error('');
@@ -164,5 +287,13 @@
     $('keys-state').addEventListener('change', () => { offset = 0; loadKeys(); });
     $('keys-prev').addEventListener('click', () => { offset = Math.max(0, offset - PAGE); loadKeys(); });
     $('keys-next').addEventListener('click', () => { if (nextOffset !== null) { offset = nextOffset; loadKeys(); } });
+    for (const b of document.querySelectorAll('#usage-granularity button')) {
+      b.addEventListener('click', () => {
+        granularity = b.dataset.g;
+        for (const o of document.querySelectorAll('#usage-granularity button')) o.classList.toggle('active', o === b);
+        loadUsage();
+      });
+    }
+    $('invoices-form').addEventListener('submit', (ev) => { ev.preventDefault(); loadInvoices(); });
   });
 })();
