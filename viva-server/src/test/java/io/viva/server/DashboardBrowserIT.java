@@ -26,7 +26,8 @@ import org.openqa.selenium.support.ui.WebDriverWait;
 /**
  * The dashboard in headless Chromium (Debian's {@code chromium} and {@code chromium-driver}; .ci/run
  * installs them) against a running Viva with real traffic: log in, watch the charts update, find
- * the offender, look it up; in full mode, manage keys (create, rotate, revoke) with an admin token.
+ * the offender, look it up; in full mode, manage keys (create, rotate, revoke) with an admin token, chart a key's usage and
+ * show a month's invoices.
  * Screenshots go to {@code target/dashboard-screenshots/}.
  */
 class DashboardBrowserIT {
@@ -191,8 +192,12 @@ class DashboardBrowserIT {
 
   @Test
   void fullModeKeysCreateRotateRevoke(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
-    ServerConfig config = FullModeIT.config(null, dir, FullModeIT.TIERS);
-    try (TestServer t = TestServer.start(config)) {
+    // Billed tiers (pro: EUR 49.00 a month, 10 requests included) and a clock the test moves past the
+    // month's end to close it into invoices; it starts at the browser's now so its usage window fits.
+    java.time.Instant started = java.time.Instant.now();
+    io.viva.core.ManualClock clock = io.viva.core.ManualClock.at(started);
+    ServerConfig config = FullModeIT.config(null, dir, UsageIT.TIERS);
+    try (TestServer t = TestServer.start(config, TestServer.options(clock))) {
       String admin = FullModeIT.token(t, FullModeIT.BOOT, "dashboard admin", "admin");
       driver.get(t.base + "/dashboard/");
       WebDriverWait wait = new WebDriverWait(driver, Duration.ofSeconds(30));
@@ -257,9 +262,10 @@ class DashboardBrowserIT {
       assertThat(js("return document.getElementById('chart-usage').dataset.allowed")).isEqualTo("3");
 
       // Invoices: the current month is not closed yet, so its table says so; a malformed period is refused.
-      String month = java.time.YearMonth.now(java.time.ZoneOffset.UTC).toString();
+      String month = java.time.YearMonth.from(started.atZone(java.time.ZoneOffset.UTC)).toString();
       wait.until(d -> d.findElement(By.id("invoices-list")).getText().contains("No invoices for " + month));
       assertThat(driver.findElement(By.id("invoices-period")).getAttribute("value")).isEqualTo(month);
+      js("document.getElementById('platform-usage').scrollIntoView()");
       shot("08b-full-usage-and-invoices");
 
       // Revoke (two clicks): both secrets refused at once.
@@ -302,6 +308,28 @@ class DashboardBrowserIT {
       String audit = t.get("/api/v1/audit", FullModeIT.bearer(FullModeIT.BOOT)).body();
       assertThat(audit).contains("key.create").contains("key.rotate").contains("key.revoke")
           .doesNotContain(first).doesNotContain(second);
+
+      // The month closed (an hour after it ends, here by the API): its invoice for cus_42, shown to the
+      // viewer with its line items; amounts in minor units shown in the currency (4900 EUR = EUR 49.00).
+      java.time.YearMonth period = java.time.YearMonth.from(started.atZone(java.time.ZoneOffset.UTC));
+      clock.setMicros(period.plusMonths(1).atDay(1).atTime(3, 0).toInstant(java.time.ZoneOffset.UTC).toEpochMilli() * 1000);
+      TestServer.Response closed = t.post("/api/v1/invoices/close", "{\"period\":\"" + period + "\"}",
+          FullModeIT.bearer(FullModeIT.BOOT));
+      assertThat(closed.status()).as(closed.body()).isEqualTo(200);
+      WebElement periodInput = driver.findElement(By.id("invoices-period"));
+      periodInput.clear();
+      periodInput.sendKeys(period.toString());
+      driver.findElement(By.id("invoices-load")).click();
+      wait.until(d -> d.findElement(By.cssSelector("#invoices-table tr.invoice-row")).getText().contains("cus_42"));
+      WebElement invoice = driver.findElement(By.cssSelector("#invoices-table tr.invoice-row"));
+      assertThat(invoice.getText()).contains(period.toString()).contains("EUR").contains("49.00");
+      invoice.click();
+      wait.until(d -> d.findElement(By.id("invoice-detail")).isDisplayed());
+      assertThat(driver.findElements(By.cssSelector("#invoice-lines tr.invoice-line"))).hasSizeGreaterThanOrEqualTo(2);
+      assertThat(driver.findElement(By.id("invoice-lines")).getText()).contains("base").contains("included")
+          .contains(keyId).contains("49.00");
+      js("document.getElementById('platform-usage').scrollIntoView()");
+      shot("11-full-invoice-lines");
     }
   }
 
