@@ -16,10 +16,7 @@
 #      UPSTREAM_PORT (18181), MANAGEMENT_PORT (19190), UPSTREAM_THREADS (1), SERVER_JAVA_OPTS.
 # Client, gateway and upstream share the machine's cores; run it on a quiet machine.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-source scripts/java-home.sh
-java="$JAVA_HOME/bin/java"
+source "$(dirname "$0")/bench-env.sh"
 
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-5s}
@@ -30,13 +27,8 @@ UPSTREAM_PORT=${UPSTREAM_PORT:-18181}
 MANAGEMENT_PORT=${MANAGEMENT_PORT:-19190}
 UPSTREAM_THREADS=${UPSTREAM_THREADS:-1}
 
-./mvnw -q -pl viva-server,viva-bench -am package -DskipTests
-jar=viva-server/target/viva-server.jar
-bench=viva-bench/target/benchmarks.jar
+bench_build
 
-if [[ -z ${SERVER_JAVA_OPTS+x} ]]; then
-  SERVER_JAVA_OPTS=$(./viva --print-java-opts)
-fi
 config=$(mktemp --suffix=.yaml)
 cat > "$config" <<YAML
 policies:

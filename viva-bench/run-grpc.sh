@@ -14,10 +14,7 @@
 #      in flight per connection), STREAMS (4), STREAM_DEPTH (8, messages in flight per stream),
 #      BATCH (100, checks per stream message), PORT (18090).
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-source scripts/java-home.sh
-java="$JAVA_HOME/bin/java"
+source "$(dirname "$0")/bench-env.sh"
 
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-5s}
@@ -29,13 +26,8 @@ STREAM_DEPTH=${STREAM_DEPTH:-8}
 BATCH=${BATCH:-100}
 PORT=${PORT:-18090}
 
-./mvnw -q -pl viva-server,viva-bench -am package -DskipTests
-jar=viva-server/target/viva-server.jar
-bench=viva-bench/target/benchmarks.jar
+bench_build
 
-if [[ -z ${SERVER_JAVA_OPTS+x} ]]; then
-  SERVER_JAVA_OPTS=$(./viva --print-java-opts)
-fi
 dir=$(mktemp -d)
 cat > "$dir/viva.yaml" <<'YAML'
 policies:

@@ -22,10 +22,7 @@
 # Client and server share the machine's cores, as they would on one 2-core box; the trivial
 # endpoint is measured in the same session so the ratio is meaningful.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-source scripts/java-home.sh
-java="$JAVA_HOME/bin/java"
+source "$(dirname "$0")/bench-env.sh"
 
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-5s}
@@ -33,14 +30,8 @@ CONNECTIONS=${CONNECTIONS:-64}
 DEPTH=${DEPTH:-1}
 PORT=${PORT:-18080}
 
-./mvnw -q -pl viva-server,viva-bench -am package -DskipTests
-jar=viva-server/target/viva-server.jar
-bench=viva-bench/target/benchmarks.jar
+bench_build
 
-# The launcher's default flags unless told otherwise.
-if [[ -z ${SERVER_JAVA_OPTS+x} ]]; then
-  SERVER_JAVA_OPTS=$(./viva --print-java-opts)
-fi
 config=$(mktemp --suffix=.yaml)
 cat > "$config" <<'YAML'
 policies:

@@ -18,10 +18,7 @@
 #      seconds put the open-loop p99 at 50-90 ms), CONCURRENCY (50), PORT (16399), N (redis-benchmark
 #      requests, 500000), SKIP_BUILD=1 to reuse viva-bench/target/benchmarks.jar.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-source scripts/java-home.sh
-java="$JAVA_HOME/bin/java"
+source "$(dirname "$0")/bench-env.sh"
 
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-5s}

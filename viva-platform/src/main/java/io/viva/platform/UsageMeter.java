@@ -199,6 +199,27 @@ public final class UsageMeter implements QuotaGuard {
     return known + Math.max(0, km.undrained.sum()) < quota;
   }
 
+  /**
+   * Moves minute {@code m}'s counts into {@code counts} (and its allowed ones into {@code allowed}, by
+   * key and month), resetting them; returns how many requests that was.
+   */
+  private static long take(Minute m, List<UsageBatch.Count> counts, Map<KeyMonth, Long> allowed) {
+    long taken = 0;
+    for (Cell c : m.cells.values()) {
+      for (UsageOutcome o : OUTCOMES) {
+        long n = c.byOutcome[o.ordinal()].sumThenReset();
+        if (n != 0) {
+          counts.add(new UsageBatch.Count(c.keyId, m.minute, o, c.tier, n));
+          taken += n;
+          if (o == UsageOutcome.ALLOWED) {
+            allowed.merge(c.month, n, Long::sum);
+          }
+        }
+      }
+    }
+    return taken;
+  }
+
   /** Takes every count so far and returns it as batches of at most {@link UsageBatch#MAX_COUNTS} counts. */
   public synchronized List<UsageBatch> drain() {
     long now = minuteOf(clock.micros());
@@ -207,33 +228,11 @@ public final class UsageMeter implements QuotaGuard {
     long taken = 0;
     for (Iterator<Minute> it = minutes.values().iterator(); it.hasNext(); ) {
       Minute m = it.next();
-      for (Cell c : m.cells.values()) {
-        for (UsageOutcome o : OUTCOMES) {
-          long n = c.byOutcome[o.ordinal()].sumThenReset();
-          if (n != 0) {
-            counts.add(new UsageBatch.Count(c.keyId, m.minute, o, c.tier, n));
-            taken += n;
-            if (o == UsageOutcome.ALLOWED) {
-              allowed.merge(c.month, n, Long::sum);
-            }
-          }
-        }
-      }
+      taken += take(m, counts, allowed);
       if (m.minute < now - RETIRE_AFTER_MINUTES) {
         it.remove();
         // A last look after removal: nothing should have arrived this late, but if it did it is not lost.
-        for (Cell c : m.cells.values()) {
-          for (UsageOutcome o : OUTCOMES) {
-            long n = c.byOutcome[o.ordinal()].sumThenReset();
-            if (n != 0) {
-              counts.add(new UsageBatch.Count(c.keyId, m.minute, o, c.tier, n));
-              taken += n;
-              if (o == UsageOutcome.ALLOWED) {
-                allowed.merge(c.month, n, Long::sum);
-              }
-            }
-          }
-        }
+        taken += take(m, counts, allowed);
       }
     }
     // Undrained first: a concurrent quota check may briefly miss these requests (the documented

@@ -35,7 +35,23 @@ final class ObservedLimitStore implements LimitStore {
 
   @Override
   public CompletionStage<Decision> acquireAsync(Policy policy, String key, long cost, String idempotencyKey) {
-    CompletionStage<Decision> stage = store.acquireAsync(policy, key, cost, idempotencyKey);
+    return observed(policy, key, cost, store.acquireAsync(policy, key, cost, idempotencyKey));
+  }
+
+  @Override
+  public java.util.List<CompletionStage<Decision>> acquireAllAsync(java.util.List<Request> requests) {
+    // The wrapped store's batch (one pipeline on Redis), each result counted as it completes.
+    java.util.List<CompletionStage<Decision>> stages = store.acquireAllAsync(requests);
+    java.util.List<CompletionStage<Decision>> out = new java.util.ArrayList<>(stages.size());
+    for (int i = 0; i < stages.size(); i++) {
+      Request r = requests.get(i);
+      out.add(observed(r.policy(), r.key(), r.cost(), stages.get(i)));
+    }
+    return out;
+  }
+
+  /** {@code stage}, with its decision counted once it is known (a cost-0 look is not counted). */
+  private CompletionStage<Decision> observed(Policy policy, String key, long cost, CompletionStage<Decision> stage) {
     if (cost == 0) {
       return stage;
     }
@@ -48,29 +64,6 @@ final class ObservedLimitStore implements LimitStore {
       traffic.record(policy.name(), key, d.allowed());
       return d;
     });
-  }
-
-  @Override
-  public java.util.List<CompletionStage<Decision>> acquireAllAsync(java.util.List<Request> requests) {
-    // The wrapped store's batch (one pipeline on Redis), each result counted as it completes.
-    java.util.List<CompletionStage<Decision>> stages = store.acquireAllAsync(requests);
-    java.util.List<CompletionStage<Decision>> out = new java.util.ArrayList<>(stages.size());
-    for (int i = 0; i < stages.size(); i++) {
-      Request r = requests.get(i);
-      CompletionStage<Decision> stage = stages.get(i);
-      if (r.cost() == 0) {
-        out.add(stage);
-      } else if (stage instanceof CompletableFuture<Decision> f && f.isDone() && !f.isCompletedExceptionally()) {
-        traffic.record(r.policy().name(), r.key(), f.join().allowed());
-        out.add(f);
-      } else {
-        out.add(stage.thenApply(d -> {
-          traffic.record(r.policy().name(), r.key(), d.allowed());
-          return d;
-        }));
-      }
-    }
-    return out;
   }
 
   @Override
