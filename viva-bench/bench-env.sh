@@ -15,3 +15,9 @@ bench_build() {
     SERVER_JAVA_OPTS=$(./viva --print-java-opts)
   fi
 }
+
+# Filters a load generator's stderr down to its "client CPU" line (the client shares the cores with
+# what it measures, so how much it took belongs beside each row).
+client_cpu() {
+  grep --line-buffered '^client CPU' | sed -u 's/^/    /'
+}

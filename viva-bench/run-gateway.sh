@@ -63,7 +63,7 @@ curl -sf -D - -o /dev/null "http://127.0.0.1:$PORT/through" | grep -qi '^ratelim
 
 load() {
   "$java" --sun-misc-unsafe-memory-access=allow -cp "$bench" io.viva.bench.load.LoadGenerator \
-      --duration "$DURATION" --warmup "$WARMUP" --connections "$CONNECTIONS" --depth "$DEPTH" "$@" 2>/dev/null
+      --duration "$DURATION" --warmup "$WARMUP" --connections "$CONNECTIONS" --depth "$DEPTH" "$@" 2> >(client_cpu >&2)
 }
 rate_of() { awk -F'|' '{gsub(/[ ,]/, "", $4); print int($4)}'; }
 p99_of() { awk -F'|' '{gsub(/ /, "", $7); print $7}'; }

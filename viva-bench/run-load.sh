@@ -84,7 +84,7 @@ rss_kb=$(ps -o rss= -p "$server" | tr -d ' ')
 
 load() {
   "$java" --sun-misc-unsafe-memory-access=allow -cp "$bench" io.viva.bench.load.LoadGenerator \
-      --duration "$DURATION" --warmup "$WARMUP" --connections "$CONNECTIONS" --depth "$DEPTH" "$@" 2>/dev/null
+      --duration "$DURATION" --warmup "$WARMUP" --connections "$CONNECTIONS" --depth "$DEPTH" "$@" 2> >(client_cpu >&2)
 }
 batch_body='{"checks":['
 for i in $(seq 0 99); do
