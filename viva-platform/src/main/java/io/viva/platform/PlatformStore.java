@@ -75,29 +75,23 @@ public final class PlatformStore {
   public ApiKey createKey(NewKey k, String hash, String visibleStart, Actor actor) {
     String id = KeyFormat.id("key_", 20);
     long now = clock.micros();
-    return tx(c -> {
-      try (PreparedStatement ps = c.prepareStatement("INSERT INTO api_keys (id, name, owner_id, tier, environment,"
-          + " limits, monthly_quota, metadata, enabled, hash, visible_start, created_at, updated_at, expires_at,"
-          + " version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, TRUE, ?, ?, ?, ?, ?, 1)")) {
-        ps.setString(1, id);
-        ps.setString(2, k.name());
-        ps.setString(3, k.ownerId());
-        ps.setString(4, k.tier());
-        ps.setString(5, k.environment());
-        ps.setString(6, k.limits());
-        setLong(ps, 7, k.monthlyQuota());
-        ps.setString(8, k.metadata());
-        ps.setString(9, hash);
-        ps.setString(10, visibleStart);
-        ps.setLong(11, now);
-        ps.setLong(12, now);
-        setLong(ps, 13, micros(k.expiresAt()));
-        ps.executeUpdate();
-      }
-      changed(c, "key", id, now);
-      audit(c, actor, "key.create", id, "success", "tier=" + k.tier(), now);
-      return getKey(c, id).orElseThrow();
-    });
+    return tx(c -> changeKey(c, "INSERT INTO api_keys (id, name, owner_id, tier, environment, limits,"
+        + " monthly_quota, metadata, enabled, hash, visible_start, created_at, updated_at, expires_at, version)"
+        + " VALUES (?, ?, ?, ?, ?, ?, ?, ?, TRUE, ?, ?, ?, ?, ?, 1)", ps -> {
+          ps.setString(1, id);
+          ps.setString(2, k.name());
+          ps.setString(3, k.ownerId());
+          ps.setString(4, k.tier());
+          ps.setString(5, k.environment());
+          ps.setString(6, k.limits());
+          setLong(ps, 7, k.monthlyQuota());
+          ps.setString(8, k.metadata());
+          ps.setString(9, hash);
+          ps.setString(10, visibleStart);
+          ps.setLong(11, now);
+          ps.setLong(12, now);
+          setLong(ps, 13, micros(k.expiresAt()));
+        }, id, actor, "key.create", "tier=" + k.tier(), now).orElseThrow());
   }
 
   /** The key with {@code id}. */
@@ -226,7 +220,7 @@ public final class PlatformStore {
         detail.append("expires_at ");
       }
       sql.append(" WHERE id = ?");
-      try (PreparedStatement ps = c.prepareStatement(sql.toString())) {
+      return changeKey(c, sql.toString(), ps -> {
         ps.setLong(1, now);
         int i = 2;
         for (Object[] s : sets) {
@@ -242,33 +236,19 @@ public final class PlatformStore {
           }
         }
         ps.setString(i, id);
-        ps.executeUpdate();
-      }
-      changed(c, "key", id, now);
-      audit(c, actor, "key.update", id, "success", detail.toString().trim(), now);
-      return getKey(c, id);
+      }, id, actor, "key.update", detail.toString().trim(), now);
     });
   }
 
   /** Revokes key {@code id} for good (its grace secret too); idempotent. Empty if there is no such key. */
   public Optional<ApiKey> revokeKey(String id, Actor actor) {
     long now = clock.micros();
-    return tx(c -> {
-      int n;
-      try (PreparedStatement ps = c.prepareStatement("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?),"
-          + " previous_hash = NULL, previous_valid_until = NULL, updated_at = ?, version = version + 1 WHERE id = ?")) {
-        ps.setLong(1, now);
-        ps.setLong(2, now);
-        ps.setString(3, id);
-        n = ps.executeUpdate();
-      }
-      if (n == 0) {
-        return Optional.empty();
-      }
-      changed(c, "key", id, now);
-      audit(c, actor, "key.revoke", id, "success", null, now);
-      return getKey(c, id);
-    });
+    return tx(c -> changeKey(c, "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?), previous_hash = NULL,"
+        + " previous_valid_until = NULL, updated_at = ?, version = version + 1 WHERE id = ?", ps -> {
+          ps.setLong(1, now);
+          ps.setLong(2, now);
+          ps.setString(3, id);
+        }, id, actor, "key.revoke", null, now));
   }
 
   /**
@@ -290,21 +270,16 @@ public final class PlatformStore {
       if (before.get().revokedAt() != null) {
         throw new IllegalStateException("key " + id + " is revoked (expected: an unrevoked key; create a new one)");
       }
-      try (PreparedStatement ps = c.prepareStatement("UPDATE api_keys SET previous_hash = "
-          + (until == null ? "NULL" : "hash") + ", previous_valid_until = ?, hash = ?, visible_start = ?,"
-          + " rotated_at = ?, updated_at = ?, version = version + 1 WHERE id = ?")) {
-        setLong(ps, 1, until);
-        ps.setString(2, newHash);
-        ps.setString(3, visibleStart);
-        ps.setLong(4, now);
-        ps.setLong(5, now);
-        ps.setString(6, id);
-        ps.executeUpdate();
-      }
-      changed(c, "key", id, now);
-      audit(c, actor, "key.rotate", id, "success", until == null ? "no grace" : "grace until "
-          + instantOf(until), now);
-      return getKey(c, id);
+      return changeKey(c, "UPDATE api_keys SET previous_hash = " + (until == null ? "NULL" : "hash")
+          + ", previous_valid_until = ?, hash = ?, visible_start = ?, rotated_at = ?, updated_at = ?,"
+          + " version = version + 1 WHERE id = ?", ps -> {
+            setLong(ps, 1, until);
+            ps.setString(2, newHash);
+            ps.setString(3, visibleStart);
+            ps.setLong(4, now);
+            ps.setLong(5, now);
+            ps.setString(6, id);
+          }, id, actor, "key.rotate", until == null ? "no grace" : "grace until " + instantOf(until), now);
     });
   }
 
@@ -312,22 +287,12 @@ public final class PlatformStore {
   public Optional<ApiKey> expireKey(String id, Instant at, Actor actor) {
     long now = clock.micros();
     long when = at == null ? now : micros(at);
-    return tx(c -> {
-      int n;
-      try (PreparedStatement ps = c.prepareStatement("UPDATE api_keys SET expires_at = ?, updated_at = ?,"
-          + " version = version + 1 WHERE id = ?")) {
-        ps.setLong(1, when);
-        ps.setLong(2, now);
-        ps.setString(3, id);
-        n = ps.executeUpdate();
-      }
-      if (n == 0) {
-        return Optional.empty();
-      }
-      changed(c, "key", id, now);
-      audit(c, actor, "key.expire", id, "success", "at " + instantOf(when), now);
-      return getKey(c, id);
-    });
+    return tx(c -> changeKey(c, "UPDATE api_keys SET expires_at = ?, updated_at = ?, version = version + 1"
+        + " WHERE id = ?", ps -> {
+          ps.setLong(1, when);
+          ps.setLong(2, now);
+          ps.setString(3, id);
+        }, id, actor, "key.expire", "at " + instantOf(when), now));
   }
 
   /** Raises {@code last_used_at} of each key to the given time (microseconds); one batch, no change log. */
@@ -348,6 +313,12 @@ public final class PlatformStore {
       }
       return null;
     });
+  }
+
+  /** {@link #change} of key {@code id}: the key as it is now, or empty when the statement matched no key. */
+  private Optional<ApiKey> changeKey(Connection c, String sql, Binder binder, String id, Actor actor, String action,
+      String detail, long now) throws SQLException {
+    return change(c, sql, binder, "key", id, actor, action, detail, now) ? getKey(c, id) : Optional.empty();
   }
 
   private Optional<ApiKey> getKey(Connection c, String id) throws SQLException {
@@ -374,19 +345,16 @@ public final class PlatformStore {
     String id = KeyFormat.id("tok_", 16);
     long now = clock.micros();
     return tx(c -> {
-      try (PreparedStatement ps = c.prepareStatement("INSERT INTO admin_tokens (id, name, role, hash, visible_start,"
-          + " created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?)")) {
-        ps.setString(1, id);
-        ps.setString(2, name);
-        ps.setString(3, role.label());
-        ps.setString(4, hash);
-        ps.setString(5, visibleStart);
-        ps.setLong(6, now);
-        ps.setString(7, actor.name());
-        ps.executeUpdate();
-      }
-      changed(c, "token", id, now);
-      audit(c, actor, "token.create", id, "success", "role=" + role.label(), now);
+      change(c, "INSERT INTO admin_tokens (id, name, role, hash, visible_start, created_at, created_by)"
+          + " VALUES (?, ?, ?, ?, ?, ?, ?)", ps -> {
+            ps.setString(1, id);
+            ps.setString(2, name);
+            ps.setString(3, role.label());
+            ps.setString(4, hash);
+            ps.setString(5, visibleStart);
+            ps.setLong(6, now);
+            ps.setString(7, actor.name());
+          }, "token", id, actor, "token.create", "role=" + role.label(), now);
       return new AdminToken(id, name, role, visibleStart, instantOf(now), actor.name(), null);
     });
   }
@@ -422,18 +390,12 @@ public final class PlatformStore {
   public Optional<AdminToken> revokeToken(String id, Actor actor) {
     long now = clock.micros();
     return tx(c -> {
-      int n;
-      try (PreparedStatement ps = c.prepareStatement("UPDATE admin_tokens SET revoked_at = COALESCE(revoked_at, ?)"
-          + " WHERE id = ?")) {
+      if (!change(c, "UPDATE admin_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?", ps -> {
         ps.setLong(1, now);
         ps.setString(2, id);
-        n = ps.executeUpdate();
-      }
-      if (n == 0) {
+      }, "token", id, actor, "token.revoke", null, now)) {
         return Optional.empty();
       }
-      changed(c, "token", id, now);
-      audit(c, actor, "token.revoke", id, "success", null, now);
       try (PreparedStatement ps = c.prepareStatement("SELECT * FROM admin_tokens WHERE id = ?")) {
         ps.setString(1, id);
         try (ResultSet rs = ps.executeQuery()) {
@@ -501,12 +463,6 @@ public final class PlatformStore {
         return out;
       }
     });
-  }
-
-  /** Appends an audit entry inside a transaction of another store (webhooks). */
-  void auditIn(Connection c, Actor actor, String action, String target, String result, String detail, long now)
-      throws SQLException {
-    audit(c, actor, action, target, result, detail, now);
   }
 
   private static void audit(Connection c, Actor actor, String action, String target, String result, String detail,
@@ -578,6 +534,35 @@ public final class PlatformStore {
 
   interface Work<T> {
     T run(Connection c) throws SQLException;
+  }
+
+  /** Sets the parameters of one statement. */
+  interface Binder {
+    void bind(PreparedStatement ps) throws SQLException;
+  }
+
+  /**
+   * Runs the change {@code sql} (its parameters set by {@code binder}) in transaction {@code c}
+   * and, when it matched a row, writes beside it the change log row (unless {@code kind} is null:
+   * nothing caches it) and the successful audit entry of {@code action} on {@code id}, so that
+   * neither can miss a change that happened. Returns whether it matched a row (shared by the
+   * webhook store).
+   */
+  static boolean change(Connection c, String sql, Binder binder, String kind, String id, Actor actor, String action,
+      String detail, long now) throws SQLException {
+    int n;
+    try (PreparedStatement ps = c.prepareStatement(sql)) {
+      binder.bind(ps);
+      n = ps.executeUpdate();
+    }
+    if (n == 0) {
+      return false;
+    }
+    if (kind != null) {
+      changed(c, kind, id, now);
+    }
+    audit(c, actor, action, id, "success", detail, now);
+    return true;
   }
 
   /** Runs {@code work} in one transaction (shared by the usage and billing stores). */

@@ -70,17 +70,16 @@ public final class WebhookStore {
     String id = KeyFormat.id("wh_", 16);
     long now = clock.micros();
     return store.tx(c -> {
-      try (PreparedStatement ps = c.prepareStatement("INSERT INTO webhooks (id, url, events, secret, created_at,"
-          + " created_by) VALUES (?, ?, ?, ?, ?, ?)")) {
-        ps.setString(1, id);
-        ps.setString(2, url);
-        ps.setString(3, String.join(",", events));
-        ps.setString(4, secret);
-        ps.setLong(5, now);
-        ps.setString(6, actor.name());
-        ps.executeUpdate();
-      }
-      store.auditIn(c, actor, "webhook.create", id, "success", "events=" + String.join(",", events), now);
+      // No change log row: no instance caches webhooks.
+      PlatformStore.change(c, "INSERT INTO webhooks (id, url, events, secret, created_at, created_by)"
+          + " VALUES (?, ?, ?, ?, ?, ?)", ps -> {
+            ps.setString(1, id);
+            ps.setString(2, url);
+            ps.setString(3, String.join(",", events));
+            ps.setString(4, secret);
+            ps.setLong(5, now);
+            ps.setString(6, actor.name());
+          }, null, id, actor, "webhook.create", "events=" + String.join(",", events), now);
       return new Webhook(id, url, List.copyOf(events), PlatformStore.instantOf(now), actor.name());
     });
   }
@@ -115,14 +114,10 @@ public final class WebhookStore {
   public boolean delete(String id, Actor actor) {
     long now = clock.micros();
     return store.tx(c -> {
-      int n;
-      try (PreparedStatement ps = c.prepareStatement("UPDATE webhooks SET deleted_at = ? WHERE id = ?"
-          + " AND deleted_at IS NULL")) {
+      if (!PlatformStore.change(c, "UPDATE webhooks SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL", ps -> {
         ps.setLong(1, now);
         ps.setString(2, id);
-        n = ps.executeUpdate();
-      }
-      if (n == 0) {
+      }, null, id, actor, "webhook.delete", null, now)) {
         return false;
       }
       try (PreparedStatement ps = c.prepareStatement("UPDATE webhook_deliveries SET state = 'failed',"
@@ -130,7 +125,6 @@ public final class WebhookStore {
         ps.setString(1, id);
         ps.executeUpdate();
       }
-      store.auditIn(c, actor, "webhook.delete", id, "success", null, now);
       return true;
     });
   }
