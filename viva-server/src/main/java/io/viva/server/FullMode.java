@@ -3,8 +3,6 @@ package io.viva.server;
 import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
 import io.micrometer.core.instrument.Counter;
-import io.micrometer.core.instrument.FunctionCounter;
-import io.micrometer.core.instrument.Gauge;
 import io.viva.core.Clock;
 import io.viva.core.LimitStore;
 import io.viva.platform.Actor;
@@ -52,7 +50,6 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -126,12 +123,7 @@ final class FullMode implements AutoCloseable {
     // the expiry only bounds how long a lookup survives if that feed is down.
     this.tokens = Caffeine.newBuilder().maximumSize(10_000).expireAfterWrite(Duration.ofSeconds(30)).build();
     verifier.onTokenChange(tokens::invalidateAll);
-    AtomicInteger n = new AtomicInteger();
-    this.blocking = Executors.newFixedThreadPool(4, r -> {
-      Thread t = new Thread(r, "viva-admin-" + n.incrementAndGet());
-      t.setDaemon(true);
-      return t;
-    });
+    this.blocking = Executors.newFixedThreadPool(4, Thread.ofPlatform().name("viva-admin-", 1).daemon().factory());
     UsagePipeline pipeline = usageConfig.rabbitUrl() == null ? UsagePipeline.inProcess(usage)
         : new RabbitUsagePipeline(usageConfig.rabbitUrl(), usageConfig.queue(), "viva-usage-" + meter.source());
     try {
@@ -151,20 +143,14 @@ final class FullMode implements AutoCloseable {
     meter.onQuota(events::quota);
     this.dispatcher = new WebhookDispatcher(webhooks, clock, usageConfig.webhookRetryInitial(),
         usageConfig.webhookRetryMax(), usageConfig.webhookRetryFor(), Duration.ofMillis(500));
-    this.billingTimer = Executors.newSingleThreadScheduledExecutor(r -> {
-      Thread t = new Thread(r, "viva-billing");
-      t.setDaemon(true);
-      return t;
-    });
+    this.billingTimer = Executors.newSingleThreadScheduledExecutor(
+        Thread.ofPlatform().name("viva-billing").daemon().factory());
     if (appliesUsage) {
       billingTimer.scheduleWithFixedDelay(new BillingCloser(billing, clock, usageConfig.billingCloseDelay(),
           this::pricing, events::invoice), 1, 60, TimeUnit.SECONDS);
     }
-    this.health = Executors.newSingleThreadScheduledExecutor(r -> {
-      Thread t = new Thread(r, "viva-db-health");
-      t.setDaemon(true);
-      return t;
-    });
+    this.health = Executors.newSingleThreadScheduledExecutor(
+        Thread.ofPlatform().name("viva-db-health").daemon().factory());
     health.scheduleWithFixedDelay(this::checkHealth, 2, 2, TimeUnit.SECONDS);
     var registry = metrics.registry();
     for (Verification.Code c : Verification.Code.values()) {
@@ -173,44 +159,44 @@ final class FullMode implements AutoCloseable {
     }
     anonymous = Counter.builder("viva_key_verifications_anonymous")
         .description("Checks without an API key, rate limited under the anonymous tier").register(registry);
-    FunctionCounter.builder("viva_key_cache_hits", verifier, KeyVerifier::cacheHits)
-        .description("Key verifications answered from the cache").register(registry);
-    FunctionCounter.builder("viva_key_cache_misses", verifier, KeyVerifier::cacheMisses)
-        .description("Key verifications that looked the key up in the database").register(registry);
-    FunctionCounter.builder("viva_key_cache_invalidations", verifier, KeyVerifier::invalidations)
-        .description("Cached keys dropped because they changed (here or on another instance)").register(registry);
-    Gauge.builder("viva_key_cache_size", verifier, KeyVerifier::cacheSize)
-        .description("Key lookups cached (known and unknown keys)").register(registry);
-    Gauge.builder("viva_database_up", databaseUp, b -> b.get() ? 1 : 0)
-        .description("1 while the key database answers (checked every 2 s)").register(registry);
+    Metrics.counter(registry, "viva_key_cache_hits", "Key verifications answered from the cache", verifier,
+        KeyVerifier::cacheHits);
+    Metrics.counter(registry, "viva_key_cache_misses", "Key verifications that looked the key up in the database",
+        verifier, KeyVerifier::cacheMisses);
+    Metrics.counter(registry, "viva_key_cache_invalidations",
+        "Cached keys dropped because they changed (here or on another instance)", verifier, KeyVerifier::invalidations);
+    Metrics.gauge(registry, "viva_key_cache_size", "Key lookups cached (known and unknown keys)", verifier,
+        KeyVerifier::cacheSize);
+    Metrics.gauge(registry, "viva_database_up", "1 while the key database answers (checked every 2 s)", databaseUp,
+        b -> b.get() ? 1 : 0);
     if (shipper != null) {
-      FunctionCounter.builder("viva_usage_batches_flushed", shipper, UsageShipper::flushed)
-          .description("Usage batches handed to the pipeline").register(registry);
-      FunctionCounter.builder("viva_usage_batches_spooled", shipper, UsageShipper::spooled)
-          .description("Usage batches written to the disk spool while the pipeline was down").register(registry);
-      FunctionCounter.builder("viva_usage_batches_replayed", shipper, UsageShipper::replayed)
-          .description("Spooled usage batches handed to the pipeline later").register(registry);
-      FunctionCounter.builder("viva_usage_events_shipped", shipper, UsageShipper::events)
-          .description("Counted requests shipped (published or spooled)").register(registry);
-      Gauge.builder("viva_usage_spool_batches", shipper, UsageShipper::spoolSize)
-          .description("Usage batches waiting in the disk spool").register(registry);
-      Gauge.builder("viva_usage_pipeline_up", shipper, s -> s.healthy() ? 1 : 0)
-          .description("1 while the usage pipeline takes batches").register(registry);
-      Gauge.builder("viva_usage_pending_events", meter, UsageMeter::pending)
-          .description("Counted requests not yet flushed").register(registry);
+      Metrics.counter(registry, "viva_usage_batches_flushed", "Usage batches handed to the pipeline", shipper,
+          UsageShipper::flushed);
+      Metrics.counter(registry, "viva_usage_batches_spooled",
+          "Usage batches written to the disk spool while the pipeline was down", shipper, UsageShipper::spooled);
+      Metrics.counter(registry, "viva_usage_batches_replayed", "Spooled usage batches handed to the pipeline later",
+          shipper, UsageShipper::replayed);
+      Metrics.counter(registry, "viva_usage_events_shipped", "Counted requests shipped (published or spooled)",
+          shipper, UsageShipper::events);
+      Metrics.gauge(registry, "viva_usage_spool_batches", "Usage batches waiting in the disk spool", shipper,
+          UsageShipper::spoolSize);
+      Metrics.gauge(registry, "viva_usage_pipeline_up", "1 while the usage pipeline takes batches", shipper,
+          s -> s.healthy() ? 1 : 0);
+      Metrics.gauge(registry, "viva_usage_pending_events", "Counted requests not yet flushed", meter,
+          UsageMeter::pending);
     }
     if (consumer != null) {
-      FunctionCounter.builder("viva_usage_batches_applied", consumer, RabbitUsageWorker::applied)
-          .description("Usage batches written to the database by this consumer").register(registry);
-      FunctionCounter.builder("viva_usage_batches_duplicate", consumer, RabbitUsageWorker::duplicates)
-          .description("Redelivered usage batches skipped (already applied)").register(registry);
+      Metrics.counter(registry, "viva_usage_batches_applied", "Usage batches written to the database by this consumer",
+          consumer, RabbitUsageWorker::applied);
+      Metrics.counter(registry, "viva_usage_batches_duplicate", "Redelivered usage batches skipped (already applied)",
+          consumer, RabbitUsageWorker::duplicates);
     }
-    FunctionCounter.builder("viva_webhook_deliveries", dispatcher, WebhookDispatcher::delivered)
-        .tag("result", "delivered").description("Webhook deliveries by result").register(registry);
-    FunctionCounter.builder("viva_webhook_deliveries", dispatcher, WebhookDispatcher::failedAttempts)
-        .tag("result", "failed_attempt").description("Webhook deliveries by result").register(registry);
-    FunctionCounter.builder("viva_webhook_deliveries", dispatcher, WebhookDispatcher::givenUp)
-        .tag("result", "given_up").description("Webhook deliveries by result").register(registry);
+    Metrics.counter(registry, "viva_webhook_deliveries", "Webhook deliveries by result", dispatcher,
+        WebhookDispatcher::delivered, "result", "delivered");
+    Metrics.counter(registry, "viva_webhook_deliveries", "Webhook deliveries by result", dispatcher,
+        WebhookDispatcher::failedAttempts, "result", "failed_attempt");
+    Metrics.counter(registry, "viva_webhook_deliveries", "Webhook deliveries by result", dispatcher,
+        WebhookDispatcher::givenUp, "result", "given_up");
     LOG.info("usage: counting {}, pipeline {}, flush every {} or {} requests{}", usageConfig.counting() ? "on" : "off",
         pipeline.description(), DurationParser.format(usageConfig.flushInterval()), usageConfig.flushEvents(),
         consumer != null ? ", consuming here" : "");

@@ -3,6 +3,7 @@ package io.viva.server;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.core.instrument.binder.jvm.ClassLoaderMetrics;
 import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
@@ -19,6 +20,7 @@ import java.time.Duration;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReferenceArray;
+import java.util.function.ToDoubleFunction;
 
 /**
  * The service's Prometheus metrics (Micrometer). Every meter on the request path is created once
@@ -72,26 +74,23 @@ final class Metrics implements AutoCloseable {
     new FileDescriptorMetrics().bindTo(registry);
     if (store instanceof RedisBackend redis) {
       // Redis holds the keys (and expires them itself): no active-keys gauge, but the store's health.
-      Gauge.builder("viva_store_degraded", redis, r -> r.isDegraded() ? 1 : 0)
-          .description("1 while the Redis store's failure mode answers decisions (not connected, or breaker open)")
-          .register(registry);
-      FunctionCounter.builder("viva_store_fallbacks", redis, RedisBackend::fallbackCount)
-          .description("Decisions answered by the Redis store's failure mode instead of Redis")
-          .register(registry);
-      FunctionCounter.builder("viva_store_failures", redis, RedisBackend::failureCount)
-          .description("Redis calls (and connection attempts) that failed or timed out")
-          .register(registry);
+      gauge(registry, "viva_store_degraded",
+          "1 while the Redis store's failure mode answers decisions (not connected, or breaker open)", redis,
+          r -> r.isDegraded() ? 1 : 0);
+      counter(registry, "viva_store_fallbacks", "Decisions answered by the Redis store's failure mode instead of Redis",
+          redis, RedisBackend::fallbackCount);
+      counter(registry, "viva_store_failures", "Redis calls (and connection attempts) that failed or timed out", redis,
+          RedisBackend::failureCount);
       // Constant 1 labelled with the configured failure mode, so alerts can tell fail-open apart.
       Gauge.builder("viva_store_failure_mode", () -> 1).tag("mode", redis.failureMode())
           .description("The Redis store's failure mode (label mode: local, fail_open or fail_closed); always 1")
           .strongReference(true).register(registry);
-      FunctionCounter.builder("viva_store_short_circuits", redis, RedisBackend::shortCircuitCount)
-          .description("Denials answered by the Redis store's local short-circuit, without a round trip to Redis")
-          .register(registry);
+      counter(registry, "viva_store_short_circuits",
+          "Denials answered by the Redis store's local short-circuit, without a round trip to Redis", redis,
+          RedisBackend::shortCircuitCount);
     } else {
-      Gauge.builder("rate_limit_active_keys", store, s -> Math.max(0, s.keyCount()))
-          .description("Keys holding rate limit state in the store")
-          .register(registry);
+      gauge(registry, "rate_limit_active_keys", "Keys holding rate limit state in the store", store,
+          s -> Math.max(0, s.keyCount()));
     }
     for (String result : new String[] {"success", "failure"}) {
       for (String source : new String[] {"file", "admin", "envoy"}) {
@@ -144,6 +143,21 @@ final class Metrics implements AutoCloseable {
         .description("Policy reloads from the configuration file or the admin API, by result")
         .tag("result", result).tag("source", source)
         .register(registry);
+  }
+
+  /**
+   * Registers a counter whose count {@code source} keeps, read at each scrape; {@code tags} are
+   * label names and values, alternating.
+   */
+  static <T> void counter(MeterRegistry registry, String name, String description, T source,
+      ToDoubleFunction<T> count, String... tags) {
+    FunctionCounter.builder(name, source, count).description(description).tags(tags).register(registry);
+  }
+
+  /** Registers a gauge whose value {@code source} keeps, read at each scrape. */
+  static <T> void gauge(MeterRegistry registry, String name, String description, T source,
+      ToDoubleFunction<T> value) {
+    Gauge.builder(name, source, value).description(description).register(registry);
   }
 
   /** The Prometheus text exposition of every meter. */

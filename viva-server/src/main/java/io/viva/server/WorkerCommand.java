@@ -53,18 +53,16 @@ final class WorkerCommand implements Callable<Integer> {
         io.micrometer.prometheusmetrics.PrometheusConfig.DEFAULT);
     new io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics().bindTo(registry);
     new io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics().bindTo(registry);
-    io.micrometer.core.instrument.FunctionCounter.builder("viva_usage_batches_applied", consumer,
-        RabbitUsageWorker::applied).description("Usage batches written to the database").register(registry);
-    io.micrometer.core.instrument.FunctionCounter.builder("viva_usage_batches_duplicate", consumer,
-        RabbitUsageWorker::duplicates).description("Redelivered usage batches skipped (already applied)")
-        .register(registry);
-    io.micrometer.core.instrument.FunctionCounter.builder("viva_usage_batches_requeued", consumer,
-        RabbitUsageWorker::rejected).description("Usage batches put back while the database was down")
-        .register(registry);
-    io.micrometer.core.instrument.FunctionCounter.builder("viva_usage_batches_malformed", consumer,
-        RabbitUsageWorker::malformed).description("Unreadable messages dropped").register(registry);
-    io.micrometer.core.instrument.Gauge.builder("viva_usage_worker_connected", consumer, c -> c.connected() ? 1 : 0)
-        .description("1 while consuming from RabbitMQ").register(registry);
+    Metrics.counter(registry, "viva_usage_batches_applied", "Usage batches written to the database", consumer,
+        RabbitUsageWorker::applied);
+    Metrics.counter(registry, "viva_usage_batches_duplicate", "Redelivered usage batches skipped (already applied)",
+        consumer, RabbitUsageWorker::duplicates);
+    Metrics.counter(registry, "viva_usage_batches_requeued", "Usage batches put back while the database was down",
+        consumer, RabbitUsageWorker::rejected);
+    Metrics.counter(registry, "viva_usage_batches_malformed", "Unreadable messages dropped", consumer,
+        RabbitUsageWorker::malformed);
+    Metrics.gauge(registry, "viva_usage_worker_connected", "1 while consuming from RabbitMQ", consumer,
+        c -> c.connected() ? 1 : 0);
     var server = com.sun.net.httpserver.HttpServer.create(new java.net.InetSocketAddress(cfg.host(),
         cfg.metricsPort()), 16);
     server.createContext("/metrics", ex -> {
@@ -123,11 +121,8 @@ final class WorkerCommand implements Callable<Integer> {
     // invoice.issued events go to the durable webhook queue; the servers' dispatchers send them.
     WebhookEvents events = new WebhookEvents(new WebhookStore(store, clock), Runnable::run, clock,
         usage.webhookDebounce());
-    ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(r -> {
-      Thread t = new Thread(r, "viva-billing");
-      t.setDaemon(true);
-      return t;
-    });
+    ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(
+        Thread.ofPlatform().name("viva-billing").daemon().factory());
     timer.scheduleWithFixedDelay(new BillingCloser(new Billing(store, usageStore, clock), clock,
         usage.billingCloseDelay(), name -> tiers.stream().filter(t -> t.name().equals(name)).findFirst()
             .map(TierFile.TierSpec::pricing).orElse(Pricing.FREE), events::invoice), 5, 60, TimeUnit.SECONDS);
