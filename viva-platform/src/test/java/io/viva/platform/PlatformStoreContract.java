@@ -30,16 +30,16 @@ abstract class PlatformStoreContract {
   PlatformStore store;
   InMemoryLimitStore limits;
 
-  /** Opens a fresh, empty, migrated database. */
-  abstract PlatformDatabase open();
+  private final ThrowawayDatabase database;
 
-  /** Drops what {@link #open()} created. */
-  void dispose() {}
+  PlatformStoreContract(ThrowawayDatabase database) {
+    this.database = database;
+  }
 
   @BeforeEach
   void setUp() {
     clock = ManualClock.at(Instant.parse("2026-11-01T00:00:00Z"));
-    db = open();
+    db = database.open();
     store = new PlatformStore(db.dataSource(), clock);
     limits = InMemoryLimitStore.builder().clock(clock).build();
   }
@@ -47,7 +47,7 @@ abstract class PlatformStoreContract {
   @AfterEach
   void tearDown() {
     db.close();
-    dispose();
+    database.dispose();
   }
 
   Instant now() {

@@ -1,20 +1,9 @@
 package io.viva.platform;
 
-import java.nio.file.Path;
-
 /** The contract on the real PostgreSQL ({@code DATABASE_URL}, else localhost:5432), in a throwaway database. */
 class PostgresPlatformStoreIT extends PlatformStoreContract {
 
-  private TestDatabase database;
-
-  @Override
-  PlatformDatabase open() {
-    database = TestDatabase.create();
-    return PlatformDatabase.open(database.url(), Path.of("unused"));
-  }
-
-  @Override
-  void dispose() {
-    database.drop();
+  PostgresPlatformStoreIT() {
+    super(ThrowawayDatabase.postgres());
   }
 }

@@ -36,11 +36,11 @@ abstract class UsageContract {
   UsageStore usage;
   Billing billing;
 
-  /** Opens a fresh, empty, migrated database. */
-  abstract PlatformDatabase open();
+  private final ThrowawayDatabase database;
 
-  /** Drops what {@link #open()} created. */
-  void dispose() {}
+  UsageContract(ThrowawayDatabase database) {
+    this.database = database;
+  }
 
   record Created(ApiKey key, String secret) {}
 
@@ -58,7 +58,7 @@ abstract class UsageContract {
   @BeforeEach
   void setUp() {
     clock = ManualClock.at(Instant.parse("2026-11-01T00:00:00Z"));
-    db = open();
+    db = database.open();
     store = new PlatformStore(db.dataSource(), clock);
     usage = new UsageStore(store, db.isPostgres(), clock);
     billing = new Billing(store, usage, clock);
@@ -67,7 +67,7 @@ abstract class UsageContract {
   @AfterEach
   void tearDown() {
     db.close();
-    dispose();
+    database.dispose();
   }
 
   private static UsageBatch batch(String id, UsageBatch.Count... counts) {
