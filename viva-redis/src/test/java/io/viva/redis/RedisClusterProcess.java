@@ -8,20 +8,14 @@ import java.io.File;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
-import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
-import org.junit.jupiter.api.extension.AfterAllCallback;
-import org.junit.jupiter.api.extension.BeforeAllCallback;
-import org.junit.jupiter.api.extension.ExtensionContext;
 
 /**
  * A throwaway three-master Redis Cluster (three {@code redis-server}s from the PATH, joined with
@@ -29,7 +23,7 @@ import org.junit.jupiter.api.extension.ExtensionContext;
  * class; killed after it. Use like {@link RedisServerProcess}: as a JUnit extension, and from
  * jqwik's container hooks through {@link #start()} and {@link #stop()}, which are counted.
  */
-final class RedisClusterProcess implements BeforeAllCallback, AfterAllCallback {
+final class RedisClusterProcess implements SharedServer {
 
   static final int MASTERS = 3;
 
@@ -51,18 +45,9 @@ final class RedisClusterProcess implements BeforeAllCallback, AfterAllCallback {
     this.replicas = replicas;
   }
 
-  @Override
-  public void beforeAll(ExtensionContext context) throws Exception {
-    start();
-  }
-
-  @Override
-  public void afterAll(ExtensionContext context) throws Exception {
-    stop();
-  }
-
   /** Starts the cluster unless it is running. */
-  synchronized void start() throws Exception {
+  @Override
+  public synchronized void start() throws Exception {
     if (users++ > 0) {
       return;
     }
@@ -81,7 +66,8 @@ final class RedisClusterProcess implements BeforeAllCallback, AfterAllCallback {
             .start());
       }
       for (int i = 0; i < nodes; i++) {
-        awaitAccepting(processes.get(i), ports.get(i));
+        RedisServerProcess.awaitAccepting(processes.get(i), ports.get(i), "redis-server",
+            "target/redis-cluster-" + ports.get(i) + ".log");
       }
       List<String> create = new ArrayList<>(List.of("redis-cli", "--cluster", "create"));
       for (int port : ports) {
@@ -123,25 +109,6 @@ final class RedisClusterProcess implements BeforeAllCallback, AfterAllCallback {
       return true;
     } catch (IOException e) {
       return false;
-    }
-  }
-
-  private static void awaitAccepting(Process process, int port) throws Exception {
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-    for (;;) {
-      try (Socket socket = new Socket()) {
-        socket.connect(new InetSocketAddress("127.0.0.1", port), 1_000);
-        return;
-      } catch (IOException e) {
-        if (!process.isAlive()) {
-          throw new IllegalStateException("redis-server exited with " + process.exitValue()
-              + "; see target/redis-cluster-" + port + ".log");
-        }
-        if (System.nanoTime() > deadline) {
-          throw new IllegalStateException("redis-server did not accept connections on port " + port);
-        }
-        process.waitFor(20, TimeUnit.MILLISECONDS);
-      }
     }
   }
 
@@ -233,7 +200,8 @@ final class RedisClusterProcess implements BeforeAllCallback, AfterAllCallback {
   }
 
   /** Stops the cluster when its last user is done. */
-  synchronized void stop() throws Exception {
+  @Override
+  public synchronized void stop() throws Exception {
     if (--users > 0) {
       return;
     }
@@ -245,22 +213,10 @@ final class RedisClusterProcess implements BeforeAllCallback, AfterAllCallback {
       client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
       client = null;
     }
-    for (Process process : processes) {
-      process.destroy();
-    }
-    for (Process process : processes) {
-      if (!process.waitFor(5, TimeUnit.SECONDS)) {
-        process.destroyForcibly().waitFor(5, TimeUnit.SECONDS);
-      }
-    }
+    RedisServerProcess.stopAll(processes, dir);
     processes.clear();
     ports.clear();
-    if (dir != null) {
-      try (Stream<Path> files = Files.walk(dir)) {
-        files.sorted(Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
-      }
-      dir = null;
-    }
+    dir = null;
   }
 
   /** The nodes' ports. */

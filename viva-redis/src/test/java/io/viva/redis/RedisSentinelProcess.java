@@ -1,18 +1,12 @@
 package io.viva.redis;
 
 import java.io.File;
-import java.io.IOException;
-import java.net.InetSocketAddress;
-import java.net.ServerSocket;
-import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.extension.AfterAllCallback;
 import org.junit.jupiter.api.extension.BeforeAllCallback;
 import org.junit.jupiter.api.extension.ExtensionContext;
@@ -49,15 +43,15 @@ final class RedisSentinelProcess implements BeforeAllCallback, AfterAllCallback 
 
   private void start() throws Exception {
     dir = Files.createTempDirectory("viva-sentinel");
-    masterPort = freePort();
-    replicaPort = freePort();
+    masterPort = RedisServerProcess.freePort();
+    replicaPort = RedisServerProcess.freePort();
     launch(masterPort, List.of("redis-server", "--port", Integer.toString(masterPort), "--bind", "127.0.0.1",
         "--save", "", "--appendonly", "no", "--dir", dir.toString()));
     launch(replicaPort, List.of("redis-server", "--port", Integer.toString(replicaPort), "--bind", "127.0.0.1",
         "--save", "", "--appendonly", "no", "--dir", dir.toString(),
         "--replicaof", "127.0.0.1", Integer.toString(masterPort)));
     for (int i = 0; i < 3; i++) {
-      int port = freePort();
+      int port = RedisServerProcess.freePort();
       Path conf = dir.resolve("sentinel-" + port + ".conf");
       Files.writeString(conf, String.join("\n",
           "port " + port,
@@ -138,45 +132,12 @@ final class RedisSentinelProcess implements BeforeAllCallback, AfterAllCallback 
     Process process = new ProcessBuilder(command).redirectErrorStream(true)
         .redirectOutput(new File("target/redis-sentinel-" + port + ".log")).start();
     processes.add(process);
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-    for (;;) {
-      try (Socket socket = new Socket()) {
-        socket.connect(new InetSocketAddress("127.0.0.1", port), 1_000);
-        return;
-      } catch (IOException e) {
-        if (!process.isAlive()) {
-          throw new IllegalStateException(command + " exited with " + process.exitValue()
-              + "; see target/redis-sentinel-" + port + ".log");
-        }
-        if (System.nanoTime() > deadline) {
-          throw new IllegalStateException(command + " did not accept connections on port " + port);
-        }
-        process.waitFor(20, TimeUnit.MILLISECONDS);
-      }
-    }
-  }
-
-  private static int freePort() throws IOException {
-    try (ServerSocket socket = new ServerSocket(0)) {
-      return socket.getLocalPort();
-    }
+    RedisServerProcess.awaitAccepting(process, port, command.toString(), "target/redis-sentinel-" + port + ".log");
   }
 
   private void stop() throws Exception {
-    for (Process process : processes) {
-      process.destroy();
-    }
-    for (Process process : processes) {
-      if (!process.waitFor(5, TimeUnit.SECONDS)) {
-        process.destroyForcibly().waitFor(5, TimeUnit.SECONDS);
-      }
-    }
+    RedisServerProcess.stopAll(processes, dir);
     processes.clear();
-    if (dir != null) {
-      try (Stream<Path> files = Files.walk(dir)) {
-        files.sorted(Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
-      }
-      dir = null;
-    }
+    dir = null;
   }
 }

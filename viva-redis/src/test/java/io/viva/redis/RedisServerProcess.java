@@ -5,14 +5,16 @@ import io.lettuce.core.RedisURI;
 import io.lettuce.core.api.StatefulRedisConnection;
 import java.io.File;
 import java.io.IOException;
+import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.extension.AfterAllCallback;
-import org.junit.jupiter.api.extension.BeforeAllCallback;
-import org.junit.jupiter.api.extension.ExtensionContext;
+import java.util.stream.Stream;
 
 /**
  * A throwaway {@code redis-server} (from the PATH) for a test class: started on a free port
@@ -27,7 +29,7 @@ import org.junit.jupiter.api.extension.ExtensionContext;
  * <p>Published in viva-redis's test jar: other modules start one with {@link #started()} and
  * stop it with {@link #close()}.
  */
-public final class RedisServerProcess implements BeforeAllCallback, AfterAllCallback, AutoCloseable {
+public final class RedisServerProcess implements SharedServer, AutoCloseable {
 
   private Process process;
   private final int fixedPort;
@@ -66,16 +68,6 @@ public final class RedisServerProcess implements BeforeAllCallback, AfterAllCall
   }
 
   @Override
-  public void beforeAll(ExtensionContext context) throws Exception {
-    start();
-  }
-
-  @Override
-  public void afterAll(ExtensionContext context) throws Exception {
-    stop();
-  }
-
-  /** Starts the server unless it is running. */
   public synchronized void start() throws Exception {
     if (users++ > 0) {
       return;
@@ -94,16 +86,49 @@ public final class RedisServerProcess implements BeforeAllCallback, AfterAllCall
         .redirectErrorStream(true)
         .redirectOutput(ProcessBuilder.Redirect.appendTo(new File("target/redis-" + port + ".log")))
         .start();
+    awaitAccepting(process, port, "redis-server", "target/redis-" + port + ".log");
+  }
+
+  /**
+   * Waits (up to 10 s) until {@code process}, {@code what} in messages, accepts connections on
+   * {@code port}; fails early if it exits, pointing at its {@code log}. Shared with the cluster and
+   * Sentinel setups, which are sets of redis-servers.
+   */
+  static void awaitAccepting(Process process, int port, String what, String log) throws Exception {
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-    while (!accepts()) {
-      if (!process.isAlive()) {
-        throw new IllegalStateException("redis-server exited with " + process.exitValue()
-            + "; see target/redis-" + port + ".log");
+    for (;;) {
+      try (Socket socket = new Socket()) {
+        socket.connect(new InetSocketAddress("127.0.0.1", port), 1_000);
+        return;
+      } catch (IOException e) {
+        if (!process.isAlive()) {
+          throw new IllegalStateException(what + " exited with " + process.exitValue() + "; see " + log);
+        }
+        if (System.nanoTime() > deadline) {
+          throw new IllegalStateException(what + " did not accept connections on port " + port);
+        }
+        process.waitFor(20, TimeUnit.MILLISECONDS);
       }
-      if (System.nanoTime() > deadline) {
-        throw new IllegalStateException("redis-server did not accept connections on port " + port);
+    }
+  }
+
+  /**
+   * Stops {@code processes} (SIGTERM, then SIGKILL after 5 s) and deletes {@code dir} (if not
+   * null) with what they wrote there.
+   */
+  static void stopAll(List<Process> processes, Path dir) throws Exception {
+    for (Process process : processes) {
+      process.destroy();
+    }
+    for (Process process : processes) {
+      if (!process.waitFor(5, TimeUnit.SECONDS)) {
+        process.destroyForcibly().waitFor(5, TimeUnit.SECONDS);
       }
-      process.waitFor(20, TimeUnit.MILLISECONDS);
+    }
+    if (dir != null) {
+      try (Stream<Path> files = Files.walk(dir)) {
+        files.sorted(Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+      }
     }
   }
 
@@ -122,16 +147,7 @@ public final class RedisServerProcess implements BeforeAllCallback, AfterAllCall
     return port;
   }
 
-  private boolean accepts() {
-    try (Socket socket = new Socket()) {
-      socket.connect(new java.net.InetSocketAddress("127.0.0.1", port), 1_000);
-      return true;
-    } catch (IOException e) {
-      return false;
-    }
-  }
-
-  /** Stops the server when its last user is done. */
+  @Override
   public synchronized void stop() throws Exception {
     if (--users > 0) {
       return;
@@ -143,12 +159,9 @@ public final class RedisServerProcess implements BeforeAllCallback, AfterAllCall
       client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
     }
     if (process != null) {
-      process.destroy();
       connection = null;
       client = null;
-      if (!process.waitFor(5, TimeUnit.SECONDS)) {
-        process.destroyForcibly().waitFor(5, TimeUnit.SECONDS);
-      }
+      stopAll(List.of(process), null);
       process = null;
     }
   }
