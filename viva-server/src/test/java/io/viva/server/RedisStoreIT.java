@@ -10,10 +10,6 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
-import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 
 /** The server on the Redis store, against real redis-server processes started here. */
@@ -139,36 +135,10 @@ class RedisStoreIT {
     try (RedisServerProcess redis = RedisServerProcess.started();
         TestServer one = TestServer.start(redisConfig(redis.url(), "fail_closed", "10s"));
         TestServer two = TestServer.start(redisConfig(redis.url(), "fail_closed", "10s"))) {
-      AtomicInteger allowed = new AtomicInteger();
-      AtomicInteger denied = new AtomicInteger();
-      ExecutorService pool = Executors.newFixedThreadPool(8);
-      try {
-        List<Future<?>> futures = new ArrayList<>();
-        for (int t = 0; t < 8; t++) {
-          int thread = t;
-          futures.add(pool.submit(() -> {
-            for (int i = 0; i < 200; i++) {
-              TestServer server = (i + thread) % 2 == 0 ? one : two;
-              int status = server.post("/v1/check", check("hammered", "shared")).status();
-              if (status == 200) {
-                allowed.incrementAndGet();
-              } else if (status == 429) {
-                denied.incrementAndGet();
-              } else {
-                throw new AssertionError("status " + status);
-              }
-            }
-            return null;
-          }));
-        }
-        for (Future<?> f : futures) {
-          f.get();
-        }
-      } finally {
-        pool.shutdown();
-      }
-      assertThat(allowed.get()).isEqualTo(500);
-      assertThat(denied.get()).isEqualTo(1600 - 500);
+      Tally tally = Tally.of(8, 200, (thread, i) ->
+          ((i + thread) % 2 == 0 ? one : two).post("/v1/check", check("hammered", "shared")).status());
+      assertThat(tally.allowed()).isEqualTo(500);
+      assertThat(tally.denied()).isEqualTo(1600 - 500);
       assertThat(one.metric("viva_store_fallbacks_total", "") + two.metric("viva_store_fallbacks_total", ""))
           .isZero();
     }
