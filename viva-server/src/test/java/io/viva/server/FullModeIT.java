@@ -11,6 +11,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.AfterEach;
@@ -71,6 +72,20 @@ class FullModeIT {
     } catch (ConfigException e) {
       throw new IllegalArgumentException(e);
     }
+  }
+
+  /**
+   * The environment of a full-mode server (its own process, or {@link ServerConfig#load}) on
+   * {@code db}, with its data in {@code dataDir}; mutable, for a test's own variables.
+   */
+  static Map<String, String> env(TestDatabase db, Path dataDir) {
+    Map<String, String> env = new HashMap<>();
+    env.put("MODE", "full");
+    env.put("ADMIN_TOKEN", BOOT);
+    env.put("DATABASE_URL", db.url());
+    env.put("API_KEY_PEPPER", PEPPER);
+    env.put("DATA_DIR", dataDir.toString());
+    return env;
   }
 
   TestServer start() {

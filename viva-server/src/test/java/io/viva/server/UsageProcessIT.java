@@ -17,7 +17,6 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.ThreadLocalRandom;
@@ -63,12 +62,7 @@ class UsageProcessIT {
   final HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
 
   Map<String, String> env(TestDatabase db, String dataDir) {
-    Map<String, String> env = new HashMap<>();
-    env.put("MODE", "full");
-    env.put("ADMIN_TOKEN", FullModeIT.BOOT);
-    env.put("DATABASE_URL", db.url());
-    env.put("API_KEY_PEPPER", FullModeIT.PEPPER);
-    env.put("DATA_DIR", dir.resolve(dataDir).toString());
+    Map<String, String> env = FullModeIT.env(db, dir.resolve(dataDir));
     env.put("USAGE_FLUSH_INTERVAL", "200ms");
     env.put("USAGE_FLUSH_EVENTS", "50");
     env.put("QUOTA_REFRESH_INTERVAL", "500ms");
@@ -81,9 +75,9 @@ class UsageProcessIT {
     Files.writeString(config, CONFIG);
     TestDatabase db = TestDatabase.create();
     Map<String, String> envB = env(db, "b");
-    Process b = FullModeProcessIT.startChild(config, envB, dir.resolve("b.log"));
+    ChildServer b = ChildServer.serve(config, envB, dir.resolve("b.log"), "192m");
     try (TestServer a = TestServer.start(ServerConfig.load(config, env(db, "a")))) {
-      int portB = FullModeProcessIT.awaitPort(b, dir.resolve("b.log"));
+      int portB = b.awaitStarted();
       String secret = FullModeIT.createKey(a, FullModeIT.BOOT, "{\"name\":\"k\",\"tier\":\"pro\",\"owner_id\":\"cus_x\"}")
           .get("key").asText();
       long allowed = load(secret, List.of(a.server.port(), portB), 4, 300);
@@ -96,28 +90,9 @@ class UsageProcessIT {
       // counts are shared (after a flush and a refresh), and what was allowed is counted exactly.
       String capped = FullModeIT.createKey(a, FullModeIT.BOOT, "{\"name\":\"c\",\"tier\":\"capped\","
           + "\"owner_id\":\"cus_cap\"}").get("key").asText();
-      long[] statuses = new long[2];
-      ExecutorService pool = Executors.newFixedThreadPool(4);
-      List<Future<long[]>> fs = new ArrayList<>();
-      for (int t = 0; t < 4; t++) {
-        int offset = t;
-        fs.add(pool.submit(() -> {
-          long[] s = new long[2];
-          for (int i = 0; i < 150; i++) {
-            int code = FullModeProcessIT.check(client, (i + offset) % 2 == 0 ? a.server.port() : portB, capped);
-            assertThat(code).isIn(200, 429);
-            s[code == 200 ? 0 : 1]++;
-          }
-          return s;
-        }));
-      }
-      for (Future<long[]> f : fs) {
-        long[] s = f.get(120, TimeUnit.SECONDS);
-        statuses[0] += s[0];
-        statuses[1] += s[1];
-      }
-      pool.shutdown();
-      assertThat(statuses[0]).as("allowed of 600 with a quota of 300 (overshoot %d)", statuses[0] - 300)
+      Tally statuses = Tally.of(4, 150, (offset, i) ->
+          FullModeProcessIT.check(client, (i + offset) % 2 == 0 ? a.server.port() : portB, capped));
+      assertThat(statuses.allowed()).as("allowed of 600 with a quota of 300 (overshoot %d)", statuses.allowed() - 300)
           .isGreaterThanOrEqualTo(300);
       flush(a.server.port());
       flush(portB);
@@ -134,11 +109,10 @@ class UsageProcessIT {
           + a.server.port() + "/api/v1/usage?owner=cus_cap")).header("Authorization", "Bearer " + FullModeIT.BOOT)
           .GET().build(), HttpResponse.BodyHandlers.ofString()).body()).get("totals");
       assertThat(u.statusCode()).isEqualTo(200);
-      assertThat(totals.get("allowed").asLong()).isEqualTo(statuses[0]);
-      assertThat(totals.get("usage_exceeded").asLong()).isGreaterThanOrEqualTo(statuses[1]);
+      assertThat(totals.get("allowed").asLong()).isEqualTo(statuses.allowed());
+      assertThat(totals.get("usage_exceeded").asLong()).isGreaterThanOrEqualTo(statuses.denied());
     } finally {
-      b.destroy();
-      assertThat(b.waitFor(60, TimeUnit.SECONDS)).isTrue();
+      b.stop();
       db.drop();
     }
   }
@@ -160,13 +134,13 @@ class UsageProcessIT {
     }
     Map<String, String> envW = new HashMap<>(envB);
     envW.put("DATA_DIR", dir.resolve("w").toString());
-    Process b = FullModeProcessIT.startChild(config, envB, dir.resolve("b.log"));
-    Process w = startWorker(config, envW, dir.resolve("w1.log"));
-    Process w2 = null;
+    ChildServer b = ChildServer.serve(config, envB, dir.resolve("b.log"), "192m");
+    ChildServer w = ChildServer.worker(config, envW, dir.resolve("w1.log"));
+    ChildServer w2 = null;
     try (TestServer a = TestServer.start(ServerConfig.load(config, envA))) {
       int portA = a.server.port();
-      int portB = FullModeProcessIT.awaitPort(b, dir.resolve("b.log"));
-      awaitLog(w, dir.resolve("w1.log"), "viva worker started");
+      int portB = b.awaitStarted();
+      w.awaitLog("viva worker started");
       String secret = FullModeIT.createKey(a, FullModeIT.BOOT, "{\"name\":\"k\",\"tier\":\"pro\",\"owner_id\":\"cus_x\"}")
           .get("key").asText();
 
@@ -179,13 +153,12 @@ class UsageProcessIT {
       long before = expected;
       Future<Long> traffic = Executors.newSingleThreadExecutor().submit(() -> load(secret, List.of(portA, portB), 4, 500));
       await().atMost(Duration.ofSeconds(60)).until(() -> allowedInDatabase(portA) > before + 100);
-      w.destroyForcibly();
-      assertThat(w.waitFor(30, TimeUnit.SECONDS)).isTrue();
+      w.kill();
       expected += traffic.get(120, TimeUnit.SECONDS);
       assertThat(expected).isEqualTo(before + 2000);
       flush(portA);
       flush(portB);
-      w2 = startWorker(config, envW, dir.resolve("w2.log"));
+      w2 = ChildServer.worker(config, envW, dir.resolve("w2.log"));
       awaitExact(portA, expected);
 
       // 3. The broker unreachable for both servers and the worker: batches spool to disk, then replay.
@@ -204,23 +177,20 @@ class UsageProcessIT {
       long onB = load(secret, List.of(portB), 2, 150);
       assertThat(onB).isEqualTo(300);
       await().atMost(Duration.ofSeconds(30)).until(() -> spooledEvents(dir.resolve("b")) == onB);
-      b.destroyForcibly();
-      assertThat(b.waitFor(30, TimeUnit.SECONDS)).isTrue();
+      b.kill();
       expected += onB;
       rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*");
-      b = FullModeProcessIT.startChild(config, envB, dir.resolve("b2.log"));
-      FullModeProcessIT.awaitPort(b, dir.resolve("b2.log"));
+      b = ChildServer.serve(config, envB, dir.resolve("b2.log"), "192m");
+      b.awaitStarted();
       awaitExact(portA, expected);
       assertThat(spooledEvents(dir.resolve("b"))).isZero();
-      assertThat(Files.readString(dir.resolve("b2.log"))).contains("replaying");
+      assertThat(b.output()).contains("replaying");
     } finally {
-      b.destroy();
-      w.destroyForcibly();
+      w.close();
       if (w2 != null) {
-        w2.destroy();
-        w2.waitFor(30, TimeUnit.SECONDS);
+        w2.close();
       }
-      b.waitFor(60, TimeUnit.SECONDS);
+      b.close();
       db.drop();
       rabbitmqctl("delete_vhost", vhost);
     }
@@ -238,7 +208,7 @@ class UsageProcessIT {
     Path config = dir.resolve("viva.yaml");
     Files.writeString(config, CONFIG);
     TestDatabase db = TestDatabase.create();
-    Process w = null;
+    ChildServer w = null;
     try (RabbitNode rabbit = RabbitNode.start()) {
       Map<String, String> env = env(db, "a");
       env.put("RABBITMQ_URL", rabbit.url());
@@ -259,12 +229,12 @@ class UsageProcessIT {
         Map<String, String> envW = new HashMap<>(env);
         envW.put("DATA_DIR", dir.resolve("w").toString());
         envW.put("METRICS_PORT", "0");
-        w = startWorker(config, envW, dir.resolve("w.log"));
-        awaitLog(w, dir.resolve("w.log"), "viva worker started");
+        w = ChildServer.worker(config, envW, dir.resolve("w.log"));
+        w.awaitLog("viva worker started");
         assertThat(expected).isEqualTo(800);
         awaitExact(port, expected);
         java.util.regex.Matcher m = java.util.regex.Pattern.compile("metrics on [^ :]+:(\\d+)")
-            .matcher(Files.readString(dir.resolve("w.log")));
+            .matcher(w.output());
         assertThat(m.find()).isTrue();
         String scrape = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + m.group(1) + "/metrics"))
             .GET().build(), HttpResponse.BodyHandlers.ofString()).body();
@@ -272,8 +242,7 @@ class UsageProcessIT {
       }
     } finally {
       if (w != null) {
-        w.destroy();
-        w.waitFor(30, TimeUnit.SECONDS);
+        w.close();
       }
       db.drop();
     }
@@ -281,30 +250,11 @@ class UsageProcessIT {
 
   /** Sends {@code perThread} checks from each of {@code threads} threads, round robin over {@code ports}; returns how many were 200. */
   long load(String secret, List<Integer> ports, int threads, int perThread) throws Exception {
-    ExecutorService pool = Executors.newFixedThreadPool(threads);
-    try {
-      List<Future<Long>> fs = new ArrayList<>();
-      for (int t = 0; t < threads; t++) {
-        int offset = t;
-        fs.add(pool.submit(() -> {
-          long ok = 0;
-          for (int i = 0; i < perThread; i++) {
-            int port = ports.get((i + offset) % ports.size());
-            int s = FullModeProcessIT.check(client, port, secret);
-            assertThat(s).isIn(200);
-            ok++;
-          }
-          return ok;
-        }));
-      }
-      long ok = 0;
-      for (Future<Long> f : fs) {
-        ok += f.get(300, TimeUnit.SECONDS);
-      }
-      return ok;
-    } finally {
-      pool.shutdown();
-    }
+    return Tally.of(threads, perThread, (offset, i) -> {
+      int s = FullModeProcessIT.check(client, ports.get((i + offset) % ports.size()), secret);
+      assertThat(s).isIn(200);
+      return s;
+    }).allowed();
   }
 
   void flush(int port) throws Exception {
@@ -348,21 +298,6 @@ class UsageProcessIT {
       }
     }
     return n;
-  }
-
-  static Process startWorker(Path config, Map<String, String> env, Path log) throws Exception {
-    Path jar = Path.of(System.getProperty("viva.jar", "target/viva-server.jar"));
-    String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-    ProcessBuilder pb = new ProcessBuilder(java, "-XX:+UseSerialGC", "-Xmx128m", "-jar", jar.toString(), "worker",
-        "--config", config.toString());
-    pb.environment().putAll(env);
-    pb.redirectErrorStream(true).redirectOutput(log.toFile());
-    return pb.start();
-  }
-
-  static void awaitLog(Process p, Path log, String text) {
-    await().atMost(Duration.ofSeconds(90)).until(() -> Files.readString(log).contains(text) || !p.isAlive());
-    assertThat(p.isAlive()).as("log: %s", log).isTrue();
   }
 
   static void rabbitmqctl(String... args) throws Exception {
