@@ -95,21 +95,15 @@ class AdminInsightIT {
       // Looks are not traffic.
       assertThat(t.get("/admin/stats", "Authorization", AUTH).json().at("/totals/allowed").asLong()).isEqualTo(2);
 
-      ch.qos.logback.classic.Logger audit = (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger("io.viva.audit");
-      ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent> events =
-          new ch.qos.logback.core.read.ListAppender<>();
-      events.start();
-      audit.addAppender(events);
+      LogCapture audit = LogCapture.of("io.viva.audit");
       TestServer.Response reset;
-      try {
+      try (audit) {
         reset = t.post("/admin/reset", "{\"identifier\":\"dave\",\"namespace\":\"api\"}", "Authorization", AUTH,
             "X-Request-ID", "reset-1");
-      } finally {
-        audit.detachAppender(events);
       }
       assertThat(reset.status()).isEqualTo(200);
-      assertThat(events.list).hasSize(1);
-      String line = events.list.get(0).getFormattedMessage() + " " + events.list.get(0).getMarkerList();
+      assertThat(audit.events()).hasSize(1);
+      String line = audit.events().get(0).getFormattedMessage() + " " + audit.events().get(0).getMarkerList();
       assertThat(line).contains("limits.reset", "admin-token", "api/dave", "reset-1").doesNotContain("s3cret");
       assertThat(reset.json().get("namespaces").get(0).asText()).isEqualTo("api");
       assertThat(t.get("/admin/user/dave?namespace=api", "Authorization", AUTH).json()
