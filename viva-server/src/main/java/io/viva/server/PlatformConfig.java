@@ -82,32 +82,25 @@ record PlatformConfig(String databaseUrl, Path dataDir, String keyPepper, Durati
       }
     }
     String e;
-    if ((e = env(env, "DATABASE_URL")) != null) {
+    if ((e = ConfigEnv.get(env, "DATABASE_URL")) != null) {
       url = databaseUrl(e, "DATABASE_URL");
     }
-    if ((e = env(env, "DATA_DIR")) != null) {
+    if ((e = ConfigEnv.get(env, "DATA_DIR")) != null) {
       dataDir = Path.of(e);
     }
-    if ((e = env(env, "API_KEY_PEPPER")) != null) {
+    if ((e = ConfigEnv.get(env, "API_KEY_PEPPER")) != null) {
       pepper = pepper(e, "API_KEY_PEPPER");
     }
-    if ((e = env(env, "KEY_ROTATION_GRACE")) != null) {
+    if ((e = ConfigEnv.get(env, "KEY_ROTATION_GRACE")) != null) {
       grace = duration(e, "KEY_ROTATION_GRACE");
     }
-    if ((e = env(env, "KEY_CACHE_SIZE")) != null) {
-      try {
-        cacheSize = Long.parseLong(e);
-      } catch (NumberFormatException ex) {
-        cacheSize = -1;
-      }
-      if (cacheSize < 1 || cacheSize > 100_000_000) {
-        throw new ConfigException("KEY_CACHE_SIZE: \"" + e + "\" (expected: an integer from 1 to 100000000)");
-      }
+    if ((e = ConfigEnv.get(env, "KEY_CACHE_SIZE")) != null) {
+      cacheSize = ConfigEnv.integer(e, "KEY_CACHE_SIZE", 1, 100_000_000);
     }
-    if ((e = env(env, "KEY_CHANGE_POLL")) != null) {
+    if ((e = ConfigEnv.get(env, "KEY_CHANGE_POLL")) != null) {
       poll = positive(duration(e, "KEY_CHANGE_POLL"), "KEY_CHANGE_POLL");
     }
-    if ((e = env(env, "LAST_USED_FLUSH")) != null) {
+    if ((e = ConfigEnv.get(env, "LAST_USED_FLUSH")) != null) {
       flush = positive(duration(e, "LAST_USED_FLUSH"), "LAST_USED_FLUSH");
     }
     return new PlatformConfig(url, dataDir, pepper, grace, cacheSize, poll, flush);
@@ -146,10 +139,5 @@ record PlatformConfig(String databaseUrl, Path dataDir, String keyPepper, Durati
       throw new ConfigException(source + ": " + DurationParser.format(d) + " (expected: a positive duration)");
     }
     return d;
-  }
-
-  private static String env(Map<String, String> env, String name) {
-    String v = env.get(name);
-    return v == null || v.isBlank() ? null : v.trim();
   }
 }

@@ -447,30 +447,14 @@ public final class ServerConfig {
   List<String> restartOnlyDifferences(Layer fileServer) {
     Layer now = toLayer();
     java.util.ArrayList<String> diffs = new java.util.ArrayList<>();
-    if (fileServer.port != null && !fileServer.port.equals(now.port)) {
-      diffs.add("port");
-    }
-    if (fileServer.host != null && !fileServer.host.equals(now.host)) {
-      diffs.add("listen_addr");
-    }
-    if (fileServer.metricsPort != null && !fileServer.metricsPort.equals(now.metricsPort)) {
-      diffs.add("metrics_port");
-    }
-    if (fileServer.adminToken != null && !fileServer.adminToken.equals(now.adminToken)) {
-      diffs.add("admin_token");
-    }
-    if (fileServer.accessLog != null && !fileServer.accessLog.equals(now.accessLog)) {
-      diffs.add("access_log");
-    }
-    if (fileServer.logLevel != null && !fileServer.logLevel.equals(now.logLevel)) {
-      diffs.add("log_level");
-    }
-    if (fileServer.maxBatchSize != null && !fileServer.maxBatchSize.equals(now.maxBatchSize)) {
-      diffs.add("max_batch_size");
-    }
-    if (fileServer.store != null && !fileServer.store.equals(store())) {
-      diffs.add("store");
-    }
+    differs(diffs, "port", fileServer.port, now.port);
+    differs(diffs, "listen_addr", fileServer.host, now.host);
+    differs(diffs, "metrics_port", fileServer.metricsPort, now.metricsPort);
+    differs(diffs, "admin_token", fileServer.adminToken, now.adminToken);
+    differs(diffs, "access_log", fileServer.accessLog, now.accessLog);
+    differs(diffs, "log_level", fileServer.logLevel, now.logLevel);
+    differs(diffs, "max_batch_size", fileServer.maxBatchSize, now.maxBatchSize);
+    differs(diffs, "store", fileServer.store, store());
     if ((fileServer.redisUrl != null || fileServer.redisAddr != null || fileServer.redisClusterNodes != null
         || fileServer.redisKeyPrefix != null || fileServer.redisFailureMode != null || fileServer.redisTimeout != null
         || fileServer.redisClock != null || fileServer.redisShortCircuitKeys != null
@@ -484,6 +468,13 @@ public final class ServerConfig {
       }
     }
     return diffs;
+  }
+
+  /** Adds {@code name} to {@code diffs} when the file sets it ({@code file} not null) to other than {@code now}. */
+  private static void differs(List<String> diffs, String name, Object file, Object now) {
+    if (file != null && !file.equals(now)) {
+      diffs.add(name);
+    }
   }
 
   @Override
@@ -854,16 +845,16 @@ public final class ServerConfig {
     static Layer fromEnv(Map<String, String> env) throws ConfigException {
       Layer l = new Layer();
       String v;
-      if ((v = env(env, "SERVER_PORT")) != null) {
-        l.port = (int) number(v, "SERVER_PORT", 0, 65535);
+      if ((v = ConfigEnv.get(env, "SERVER_PORT")) != null) {
+        l.port = (int) ConfigEnv.integer(v, "SERVER_PORT", 0, 65535);
       }
-      if ((v = env(env, "LISTEN_ADDR")) != null) {
+      if ((v = ConfigEnv.get(env, "LISTEN_ADDR")) != null) {
         l.listen(v, "LISTEN_ADDR");
       }
-      if ((v = env(env, "METRICS_PORT")) != null) {
-        l.metricsPort = (int) number(v, "METRICS_PORT", 0, 65535);
+      if ((v = ConfigEnv.get(env, "METRICS_PORT")) != null) {
+        l.metricsPort = (int) ConfigEnv.integer(v, "METRICS_PORT", 0, 65535);
       }
-      if ((v = env(env, "GRACEFUL_SHUTDOWN_TIMEOUT")) != null) {
+      if ((v = ConfigEnv.get(env, "GRACEFUL_SHUTDOWN_TIMEOUT")) != null) {
         if (v.chars().allMatch(Character::isDigit) && v.length() < 10) {
           l.gracefulShutdownTimeout = Duration.ofSeconds(Long.parseLong(v));
         } else {
@@ -874,68 +865,68 @@ public final class ServerConfig {
           }
         }
       }
-      if ((v = env(env, "MODE")) != null) {
+      if ((v = ConfigEnv.get(env, "MODE")) != null) {
         l.mode = v;
         l.modeSource = "MODE";
       }
-      if ((v = env(env, "DOWNSTREAM_URL")) != null) {
+      if ((v = ConfigEnv.get(env, "DOWNSTREAM_URL")) != null) {
         l.downstreamUrl = GatewayFile.url(v, "DOWNSTREAM_URL").toString();
       }
-      if ((v = env(env, "ADMIN_TOKEN")) != null) {
+      if ((v = ConfigEnv.get(env, "ADMIN_TOKEN")) != null) {
         l.adminToken = v;
       }
-      if ((v = env(env, "LOG_LEVEL")) != null) {
+      if ((v = ConfigEnv.get(env, "LOG_LEVEL")) != null) {
         l.logLevel = logLevel(v, "LOG_LEVEL");
       }
-      if ((v = env(env, "ACCESS_LOG")) != null) {
+      if ((v = ConfigEnv.get(env, "ACCESS_LOG")) != null) {
         String b = v.toLowerCase(Locale.ROOT);
         if (!Set.of("true", "false", "1", "0").contains(b)) {
           throw new ConfigException("ACCESS_LOG: \"" + v + "\" (expected: true or false)");
         }
         l.accessLog = b.equals("true") || b.equals("1");
       }
-      if ((v = env(env, "MAX_BATCH_SIZE")) != null) {
-        l.maxBatchSize = (int) number(v, "MAX_BATCH_SIZE", 1, 100_000);
+      if ((v = ConfigEnv.get(env, "MAX_BATCH_SIZE")) != null) {
+        l.maxBatchSize = (int) ConfigEnv.integer(v, "MAX_BATCH_SIZE", 1, 100_000);
       }
-      if ((v = env(env, "EVENT_LOOPS")) != null) {
-        l.eventLoops = (int) number(v, "EVENT_LOOPS", 1, 256);
+      if ((v = ConfigEnv.get(env, "EVENT_LOOPS")) != null) {
+        l.eventLoops = (int) ConfigEnv.integer(v, "EVENT_LOOPS", 1, 256);
       }
-      if ((v = env(env, "MAX_KEYS")) != null) {
-        l.maxKeys = number(v, "MAX_KEYS", 1, Long.MAX_VALUE);
+      if ((v = ConfigEnv.get(env, "MAX_KEYS")) != null) {
+        l.maxKeys = ConfigEnv.integer(v, "MAX_KEYS", 1, Long.MAX_VALUE);
       }
-      if ((v = env(env, "STORE")) != null) {
+      if ((v = ConfigEnv.get(env, "STORE")) != null) {
         l.store = store(v, "STORE");
         l.storeSource = "STORE";
       }
-      if ((v = env(env, "REDIS_URL")) != null) {
+      if ((v = ConfigEnv.get(env, "REDIS_URL")) != null) {
         l.redisUrl = redisUrl(v, "REDIS_URL");
         l.redisUrlSource = "REDIS_URL";
       }
-      if ((v = env(env, "REDIS_ADDR")) != null) {
+      if ((v = ConfigEnv.get(env, "REDIS_ADDR")) != null) {
         l.redisAddr = hostPort(v, "REDIS_ADDR");
         l.redisAddrSource = "REDIS_ADDR";
       }
-      if ((v = env(env, "REDIS_CLUSTER_NODES")) != null) {
+      if ((v = ConfigEnv.get(env, "REDIS_CLUSTER_NODES")) != null) {
         l.redisClusterNodes = clusterNodes(v, "REDIS_CLUSTER_NODES");
         l.redisClusterSource = "REDIS_CLUSTER_NODES";
       }
       if (env.get("REDIS_KEY_PREFIX") != null && !env.get("REDIS_KEY_PREFIX").isEmpty()) {
         l.redisKeyPrefix = keyPrefix(env.get("REDIS_KEY_PREFIX"), "REDIS_KEY_PREFIX");
       }
-      if ((v = env(env, "REDIS_FAILURE_MODE")) != null) {
+      if ((v = ConfigEnv.get(env, "REDIS_FAILURE_MODE")) != null) {
         l.redisFailureMode = failureMode(v, "REDIS_FAILURE_MODE");
       }
-      if ((v = env(env, "REDIS_CLOCK")) != null) {
+      if ((v = ConfigEnv.get(env, "REDIS_CLOCK")) != null) {
         l.redisClock = redisClock(v, "REDIS_CLOCK");
       }
-      if ((v = env(env, "REDIS_SHORT_CIRCUIT_KEYS")) != null) {
-        l.redisShortCircuitKeys = number(v, "REDIS_SHORT_CIRCUIT_KEYS", 0, MAX_SHORT_CIRCUIT_KEYS);
+      if ((v = ConfigEnv.get(env, "REDIS_SHORT_CIRCUIT_KEYS")) != null) {
+        l.redisShortCircuitKeys = ConfigEnv.integer(v, "REDIS_SHORT_CIRCUIT_KEYS", 0, MAX_SHORT_CIRCUIT_KEYS);
       }
-      if ((v = env(env, "REDIS_FORMAT_VERSION")) != null) {
-        l.redisFormatVersion = formatVersion(number(v, "REDIS_FORMAT_VERSION", 1, Integer.MAX_VALUE),
+      if ((v = ConfigEnv.get(env, "REDIS_FORMAT_VERSION")) != null) {
+        l.redisFormatVersion = formatVersion(ConfigEnv.integer(v, "REDIS_FORMAT_VERSION", 1, Integer.MAX_VALUE),
             "REDIS_FORMAT_VERSION");
       }
-      if ((v = env(env, "REDIS_TIMEOUT")) != null) {
+      if ((v = ConfigEnv.get(env, "REDIS_TIMEOUT")) != null) {
         try {
           l.redisTimeout = positive(v.chars().allMatch(Character::isDigit) && v.length() < 10
               ? Duration.ofMillis(Long.parseLong(v)) : DurationParser.parse(v, "REDIS_TIMEOUT"), "REDIS_TIMEOUT");
@@ -1006,23 +997,6 @@ public final class ServerConfig {
     private static ConfigException badListen(String value, String source) {
       return new ConfigException(source + ": \"" + value
           + "\" (expected: an address such as 0.0.0.0, :8080, 127.0.0.1:8080 or [::1]:8080)");
-    }
-
-    private static String env(Map<String, String> env, String name) {
-      String v = env.get(name);
-      return v == null || v.isBlank() ? null : v.trim();
-    }
-
-    private static long number(String v, String name, long min, long max) throws ConfigException {
-      try {
-        long n = Long.parseLong(v);
-        if (n >= min && n <= max) {
-          return n;
-        }
-      } catch (NumberFormatException e) {
-        // reported below
-      }
-      throw new ConfigException(name + ": \"" + v + "\" (expected: an integer from " + min + " to " + max + ")");
     }
 
     private static String logLevel(String v, String source) throws ConfigException {

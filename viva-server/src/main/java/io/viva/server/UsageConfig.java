@@ -49,11 +49,11 @@ record UsageConfig(boolean counting, String rabbitUrl, String queue, Duration fl
     UsageConfig d = DEFAULTS;
     String e;
     boolean counting = d.counting;
-    if ((e = env(env, "USAGE_COUNTING")) != null) {
+    if ((e = ConfigEnv.get(env, "USAGE_COUNTING")) != null) {
       counting = bool(e, "USAGE_COUNTING");
     }
     String url = d.rabbitUrl;
-    if ((e = env(env, "RABBITMQ_URL")) != null) {
+    if ((e = ConfigEnv.get(env, "RABBITMQ_URL")) != null) {
       if (!(e.startsWith("amqp://") || e.startsWith("amqps://"))) {
         throw new ConfigException("RABBITMQ_URL: \"" + io.viva.platform.PlatformDatabase.redact(e)
             + "\" (expected: amqp://user:pass@host:5672/vhost)");
@@ -61,44 +61,44 @@ record UsageConfig(boolean counting, String rabbitUrl, String queue, Duration fl
       url = e;
     }
     String queue = d.queue;
-    if ((e = env(env, "USAGE_QUEUE")) != null) {
+    if ((e = ConfigEnv.get(env, "USAGE_QUEUE")) != null) {
       if (!e.matches("[0-9A-Za-z_.:-]{1,200}")) {
         throw new ConfigException("USAGE_QUEUE: \"" + e + "\" (expected: 1 to 200 of [0-9A-Za-z_.:-])");
       }
       queue = e;
     }
     Duration flush = d.flushInterval;
-    if ((e = env(env, "USAGE_FLUSH_INTERVAL")) != null) {
+    if ((e = ConfigEnv.get(env, "USAGE_FLUSH_INTERVAL")) != null) {
       flush = duration(e, "USAGE_FLUSH_INTERVAL");
     }
     long events = d.flushEvents;
-    if ((e = env(env, "USAGE_FLUSH_EVENTS")) != null) {
-      events = number(e, "USAGE_FLUSH_EVENTS", 1, 100_000_000);
+    if ((e = ConfigEnv.get(env, "USAGE_FLUSH_EVENTS")) != null) {
+      events = ConfigEnv.integer(e, "USAGE_FLUSH_EVENTS", 1, 100_000_000);
     }
     Path spool = d.spoolDir;
-    if ((e = env(env, "USAGE_SPOOL_DIR")) != null) {
+    if ((e = ConfigEnv.get(env, "USAGE_SPOOL_DIR")) != null) {
       spool = Path.of(e);
     }
     long spoolMax = d.spoolMaxBatches;
-    if ((e = env(env, "USAGE_SPOOL_MAX_BATCHES")) != null) {
-      spoolMax = number(e, "USAGE_SPOOL_MAX_BATCHES", 1, 100_000_000);
+    if ((e = ConfigEnv.get(env, "USAGE_SPOOL_MAX_BATCHES")) != null) {
+      spoolMax = ConfigEnv.integer(e, "USAGE_SPOOL_MAX_BATCHES", 1, 100_000_000);
     }
     boolean consumer = d.consumer;
-    if ((e = env(env, "USAGE_CONSUMER")) != null) {
+    if ((e = ConfigEnv.get(env, "USAGE_CONSUMER")) != null) {
       consumer = bool(e, "USAGE_CONSUMER");
     }
     Duration refresh = d.quotaRefresh;
-    if ((e = env(env, "QUOTA_REFRESH_INTERVAL")) != null) {
+    if ((e = ConfigEnv.get(env, "QUOTA_REFRESH_INTERVAL")) != null) {
       refresh = duration(e, "QUOTA_REFRESH_INTERVAL");
     }
     Duration close = d.billingCloseDelay;
-    if ((e = env(env, "BILLING_CLOSE_DELAY")) != null) {
+    if ((e = ConfigEnv.get(env, "BILLING_CLOSE_DELAY")) != null) {
       close = duration(e, "BILLING_CLOSE_DELAY");
     }
     Duration[] hooks = {d.webhookRetryInitial, d.webhookRetryMax, d.webhookRetryFor, d.webhookDebounce};
     String[] names = {"WEBHOOK_RETRY_INITIAL", "WEBHOOK_RETRY_MAX", "WEBHOOK_RETRY_FOR", "WEBHOOK_DEBOUNCE"};
     for (int i = 0; i < names.length; i++) {
-      if ((e = env(env, names[i])) != null) {
+      if ((e = ConfigEnv.get(env, names[i])) != null) {
         hooks[i] = duration(e, names[i]);
       }
     }
@@ -114,18 +114,6 @@ record UsageConfig(boolean counting, String rabbitUrl, String queue, Duration fl
     };
   }
 
-  private static long number(String v, String name, long min, long max) throws ConfigException {
-    try {
-      long n = Long.parseLong(v);
-      if (n >= min && n <= max) {
-        return n;
-      }
-    } catch (NumberFormatException ex) {
-      // reported below
-    }
-    throw new ConfigException(name + ": \"" + v + "\" (expected: an integer from " + min + " to " + max + ")");
-  }
-
   private static Duration duration(String v, String name) throws ConfigException {
     Duration d;
     try {
@@ -137,10 +125,5 @@ record UsageConfig(boolean counting, String rabbitUrl, String queue, Duration fl
       throw new ConfigException(name + ": \"" + v + "\" (expected: a positive duration such as 1s)");
     }
     return d;
-  }
-
-  private static String env(Map<String, String> env, String name) {
-    String v = env.get(name);
-    return v == null || v.isBlank() ? null : v.trim();
   }
 }
