@@ -92,6 +92,18 @@ public final class ConfigTree {
     return v == null || v.isNull() ? MissingNode.getInstance() : v;
   }
 
+  /**
+   * The value of {@code key} in {@code object} (at {@code path}); when it is missing, an error
+   * naming it and what was {@code expected}.
+   */
+  public static JsonNode required(JsonNode object, String path, String key, String expected) throws ConfigException {
+    JsonNode v = get(object, key);
+    if (v.isMissingNode()) {
+      throw new ConfigException(child(path, key) + ": missing (expected: " + expected + ")");
+    }
+    return v;
+  }
+
   public static String string(JsonNode node, String path) throws ConfigException {
     if (!node.isTextual()) {
       throw new ConfigException(path + ": " + describe(node) + " (expected: a string)");

@@ -195,10 +195,7 @@ final class GatewayFile {
 
   private static GatewayConfig.Upstream upstream(String name, JsonNode node, String path) throws ConfigException {
     ConfigTree.requireObject(node, path, UPSTREAM_KEYS);
-    JsonNode u = ConfigTree.get(node, "url");
-    if (u.isMissingNode()) {
-      throw new ConfigException(path + ".url: missing (expected: http://host:port or https://host[:port][/base])");
-    }
+    JsonNode u = ConfigTree.required(node, path, "url", "http://host:port or https://host[:port][/base]");
     GatewayConfig.Upstream d = defaults(name, url(ConfigTree.string(u, path + ".url"), path + ".url"));
     JsonNode v;
     Duration connect = d.connectTimeout();
@@ -244,10 +241,7 @@ final class GatewayFile {
 
   private static GatewayConfig.Route route(JsonNode node, String path, Set<String> upstreams) throws ConfigException {
     ConfigTree.requireObject(node, path, ROUTE_KEYS);
-    JsonNode p = ConfigTree.get(node, "prefix");
-    if (p.isMissingNode()) {
-      throw new ConfigException(path + ".prefix: missing (expected: a path prefix such as /api)");
-    }
+    JsonNode p = ConfigTree.required(node, path, "prefix", "a path prefix such as /api");
     String prefix = ConfigTree.string(p, path + ".prefix");
     if (prefix.isEmpty() || prefix.charAt(0) != '/' || prefix.indexOf('?') >= 0 || prefix.indexOf('*') >= 0) {
       throw new ConfigException(path + ".prefix: " + ConfigTree.describe(p)
@@ -307,10 +301,7 @@ final class GatewayFile {
             throw new ConfigException(path + ".key_sha256: " + (k.isMissingNode() ? "missing" : "not a SHA-256")
                 + " (expected: 64 hex digits, e.g. from: printf %s \"$KEY\" | sha256sum)");
           }
-          JsonNode tp = ConfigTree.get(items.get(i), "policy");
-          if (tp.isMissingNode()) {
-            throw new ConfigException(path + ".policy: missing (expected: the namespace limiting this key)");
-          }
+          JsonNode tp = ConfigTree.required(items.get(i), path, "policy", "the namespace limiting this key");
           if (tiers.put(hash, policy(ConfigTree.string(tp, path + ".policy"), path + ".policy", namespaces)) != null) {
             throw new ConfigException(path + ".key_sha256: given twice (expected: each key once)");
           }

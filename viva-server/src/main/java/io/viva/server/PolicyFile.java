@@ -74,11 +74,7 @@ final class PolicyFile {
       throw new ConfigException("server: server settings cannot be changed at runtime (expected: only policies)");
     }
     ConfigTree.requireObject(root, "", DOCUMENT_KEYS);
-    JsonNode policies = ConfigTree.get(root, "policies");
-    if (policies.isMissingNode()) {
-      throw new ConfigException("policies: missing (expected: a list of policies)");
-    }
-    return parse(policies, "policies");
+    return parse(ConfigTree.required(root, "", "policies", "a list of policies"), "policies");
   }
 
   /** Parses a {@code policies} list found at {@code path}. */
@@ -100,17 +96,20 @@ final class PolicyFile {
     return List.copyOf(out);
   }
 
+  /** {@code node} (at {@code path}) as a name of at most {@code max} characters (a namespace, limit or tier). */
+  static String name(JsonNode node, String path, int max) throws ConfigException {
+    String name = ConfigTree.string(node, path);
+    if (!NAME.matcher(name).matches() || name.length() > max) {
+      throw new ConfigException(path + ": " + ConfigTree.describe(node) + " (expected: 1 to " + max
+          + " letters, digits or _ . : - starting with a letter or digit)");
+    }
+    return name;
+  }
+
   private static PolicySpec parsePolicy(JsonNode node, String path) throws ConfigException {
     ConfigTree.requireObject(node, path, POLICY_KEYS);
-    JsonNode ns = ConfigTree.get(node, "namespace");
-    if (ns.isMissingNode()) {
-      throw new ConfigException(path + ".namespace: missing (expected: a name such as api_requests)");
-    }
-    String namespace = ConfigTree.string(ns, path + ".namespace");
-    if (!NAME.matcher(namespace).matches()) {
-      throw new ConfigException(path + ".namespace: " + ConfigTree.describe(ns)
-          + " (expected: 1 to 128 letters, digits or _ . : - starting with a letter or digit)");
-    }
+    String namespace = name(ConfigTree.required(node, path, "namespace", "a name such as api_requests"),
+        path + ".namespace", 128);
     JsonNode shadowNode = ConfigTree.get(node, "shadow");
     boolean shadow = !shadowNode.isMissingNode() && ConfigTree.bool(shadowNode, path + ".shadow");
     JsonNode ttlNode = ConfigTree.get(node, "idempotency_ttl");
@@ -128,10 +127,7 @@ final class PolicyFile {
         String opath = path + ".overrides[" + i + "]";
         JsonNode o = items.get(i);
         ConfigTree.requireObject(o, opath, OVERRIDE_KEYS);
-        JsonNode idNode = ConfigTree.get(o, "identifier");
-        if (idNode.isMissingNode()) {
-          throw new ConfigException(opath + ".identifier: missing (expected: the identifier this override applies to)");
-        }
+        JsonNode idNode = ConfigTree.required(o, opath, "identifier", "the identifier this override applies to");
         String identifier = ConfigTree.string(idNode, opath + ".identifier");
         if (identifier.isEmpty() || identifier.length() > RateLimiter.MAX_KEY_LENGTH) {
           throw new ConfigException(opath + ".identifier: " + identifier.length()
@@ -222,26 +218,16 @@ final class PolicyFile {
         throw new ConfigException(path + "." + e.getMessage());
       }
     }
-    JsonNode limitNode = ConfigTree.get(node, "limit");
-    if (limitNode.isMissingNode()) {
-      throw new ConfigException(path + ".limit: missing (expected: the permits per window, an integer > 0)");
-    }
-    long limit = ConfigTree.integer(limitNode, path + ".limit", 1, Long.MAX_VALUE);
-    JsonNode windowNode = ConfigTree.get(node, "window");
-    if (windowNode.isMissingNode()) {
-      throw new ConfigException(path + ".window: missing (expected: a duration like 500ms, 1s, 5m, 1h30m or 1d)");
-    }
-    Duration window = ConfigTree.duration(windowNode, path + ".window", null);
+    long limit = ConfigTree.integer(ConfigTree.required(node, path, "limit", "the permits per window, an integer > 0"),
+        path + ".limit", 1, Long.MAX_VALUE);
+    Duration window = ConfigTree.duration(ConfigTree.required(node, path, "window",
+        "a duration like 500ms, 1s, 5m, 1h30m or 1d"), path + ".window", null);
     JsonNode burstNode = ConfigTree.get(node, "burst");
     Long burst = burstNode.isMissingNode() ? null : ConfigTree.integer(burstNode, path + ".burst", 1, Long.MAX_VALUE);
     JsonNode nameNode = ConfigTree.get(node, "name");
     String name = null;
     if (!nameNode.isMissingNode()) {
-      name = ConfigTree.string(nameNode, path + ".name");
-      if (!NAME.matcher(name).matches()) {
-        throw new ConfigException(path + ".name: " + ConfigTree.describe(nameNode)
-            + " (expected: 1 to 128 letters, digits or _ . : - starting with a letter or digit)");
-      }
+      name = name(nameNode, path + ".name", 128);
     }
     try {
       Limit.Builder b = Limit.builder(algorithm, limit, window).name(name != null ? name : fallbackName);

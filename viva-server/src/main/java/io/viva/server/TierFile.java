@@ -57,15 +57,8 @@ final class TierFile {
       String tpath = path + "[" + i + "]";
       JsonNode t = items.get(i);
       ConfigTree.requireObject(t, tpath, TIER_KEYS);
-      JsonNode nameNode = ConfigTree.get(t, "name");
-      if (nameNode.isMissingNode()) {
-        throw new ConfigException(tpath + ".name: missing (expected: a tier name such as pro)");
-      }
-      String name = ConfigTree.string(nameNode, tpath + ".name");
-      if (!PolicyFile.NAME.matcher(name).matches() || name.length() > 64) {
-        throw new ConfigException(tpath + ".name: " + ConfigTree.describe(nameNode)
-            + " (expected: 1 to 64 letters, digits or _ . : - starting with a letter or digit)");
-      }
+      String name = PolicyFile.name(ConfigTree.required(t, tpath, "name", "a tier name such as pro"), tpath + ".name",
+          64);
       if (!names.add(name)) {
         throw new ConfigException(tpath + ".name: \"" + name + "\" (expected: each tier once)");
       }
