@@ -1,5 +1,6 @@
 package io.viva.server;
 
+import static io.viva.server.ApiIT.check;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
@@ -57,10 +58,6 @@ class RedisStoreIT {
           failure_mode: %s
           timeout: %s
         """.formatted(url, failureMode, timeout) + more + POLICIES);
-  }
-
-  static String check(String identifier, String namespace) {
-    return "{\"identifier\":\"" + identifier + "\",\"namespace\":\"" + namespace + "\"}";
   }
 
   static final List<String> HEADERS = List.of("RateLimit-Policy", "RateLimit", "X-RateLimit-Limit",

@@ -19,7 +19,7 @@ class SharedTrafficIT {
 
   private static void deny(TestServer t, String id, int times) {
     for (int i = 0; i < times; i++) {
-      t.post("/v1/check", RedisStoreIT.check(id, "tiny"));
+      t.post("/v1/check", ApiIT.check(id, "tiny"));
     }
   }
 
