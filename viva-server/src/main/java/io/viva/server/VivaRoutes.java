@@ -203,7 +203,7 @@ final class VivaRoutes {
     ex.routeMeters.increment(request.method(), status);
     if (accessLog && AccessLog.enabled()) {
       AccessLog.write(ex.requestId, request.method().name(), request.path(), ex.route, status,
-          (System.nanoTime() - ex.startNanos) / 1_000, null);
+          (System.nanoTime() - ex.startNanos) / 1_000);
     }
   }
 

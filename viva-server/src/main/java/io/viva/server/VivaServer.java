@@ -28,6 +28,7 @@ import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.BiConsumer;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -59,6 +60,8 @@ public final class VivaServer implements AutoCloseable {
   /** With Redis: the admin views merged over every instance. */
   private SharedTraffic shared;
   private final EnvoyRls envoy;
+  /** The gRPC services, built by {@link #grpc()} on the first gRPC request; guarded by this. */
+  private GrpcApi grpc;
   private final FullMode full;
   private final AtomicBoolean ready = new AtomicBoolean();
   private final AtomicBoolean stopped = new AtomicBoolean();
@@ -145,7 +148,6 @@ public final class VivaServer implements AutoCloseable {
             store instanceof RedisBackend r ? r : null, full != null ? new PlatformAdminAuth.Sink(full) : AuditSink.log(),
             shared, config.mode(), full != null), envoy, full);
     String envoyDigest = loadEnvoyRules();
-    GrpcApi grpc = new GrpcApi(registry, config.maxBatchSize(), envoy, ready);
     // A negative port makes every instance share one random port (Vert.x), so port 0 works with N instances.
     int listenPort = config.port() == 0 ? -1 : config.port();
     if (config.gateway() != null) {
@@ -157,7 +159,7 @@ public final class VivaServer implements AutoCloseable {
       if (options.extraRoutes() != null) {
         options.extraRoutes().accept(router, services);
       }
-    }, grpc, port), new DeploymentOptions().setInstances(config.eventLoops())), "listen on " + config.host() + ":" + config.port());
+    }, this::grpc, port), new DeploymentOptions().setInstances(config.eventLoops())), "listen on " + config.host() + ":" + config.port());
     if (config.metricsPort() >= 0) {
       metricsDeployment = await(vertx.deployVerticle(() -> new HttpVerticle(config, config.metricsPort(),
           router -> VivaRoutes.metricsRoutes(router, services), null, metricsPort), new DeploymentOptions()),
@@ -191,6 +193,23 @@ public final class VivaServer implements AutoCloseable {
         config.configFile() != null ? config.configFile() + " (watched for changes)" : "none",
         full != null ? "full mode's admin tokens" : config.adminEnabled() ? "enabled"
             : "disabled (set ADMIN_TOKEN to enable /admin/* and the /dashboard/ login)");
+  }
+
+  /**
+   * The gRPC services, created on the first gRPC request: protobuf, Envoy's API and Vert.x gRPC
+   * are ~600 classes (several MB of metaspace, docs/decisions/0005-idle-memory.md) that a server
+   * nobody calls over gRPC never loads.
+   */
+  private synchronized GrpcApi grpc() {
+    if (grpc == null) {
+      grpc = new GrpcApi(registry, config.maxBatchSize(), envoy, ready);
+    }
+    return grpc;
+  }
+
+  /** Whether the gRPC services have been created (tests: they are not until the first gRPC request). */
+  synchronized boolean grpcCreated() {
+    return grpc != null;
   }
 
   /** Loads the Envoy rule files, if any; returns their digest (for the watcher), or null. */
@@ -390,17 +409,23 @@ public final class VivaServer implements AutoCloseable {
     }
   }
 
-  /** One HTTP server instance on its own event loop; stopping it drains its connections. */
+  /**
+   * One HTTP server instance on its own event loop; stopping it drains its connections. With gRPC
+   * ({@code grpc} not null), requests whose content type is {@code application/grpc...} go to a gRPC
+   * server that this event loop creates on its first such request.
+   */
   private static final class HttpVerticle extends VerticleBase {
     private final ServerConfig config;
     private final int listenPort;
     private final java.util.function.Consumer<Router> routes;
-    private final GrpcApi grpc;
+    private final Supplier<GrpcApi> grpc;
     private final AtomicInteger actualPort;
     private HttpServer server;
+    /** Created on this event loop's first gRPC request; only touched on that event loop. */
+    private GrpcServer grpcServer;
 
-    HttpVerticle(ServerConfig config, int listenPort, java.util.function.Consumer<Router> routes, GrpcApi grpc,
-        AtomicInteger actualPort) {
+    HttpVerticle(ServerConfig config, int listenPort, java.util.function.Consumer<Router> routes,
+        Supplier<GrpcApi> grpc, AtomicInteger actualPort) {
       this.config = config;
       this.listenPort = listenPort;
       this.routes = routes;
@@ -427,10 +452,12 @@ public final class VivaServer implements AutoCloseable {
         server.requestHandler(router);
       } else {
         // gRPC requests (content type application/grpc...) to the gRPC server, the rest to the router.
-        GrpcServer grpcServer = grpc.server(vertx);
         server.requestHandler(request -> {
           String type = request.getHeader(HttpHeaders.CONTENT_TYPE);
           if (type != null && type.startsWith("application/grpc")) {
+            if (grpcServer == null) {
+              grpcServer = grpc.get().server(vertx);
+            }
             grpcServer.handle(request);
           } else {
             router.handle(request);

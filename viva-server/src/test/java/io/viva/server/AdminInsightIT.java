@@ -109,7 +109,7 @@ class AdminInsightIT {
       }
       assertThat(reset.status()).isEqualTo(200);
       assertThat(events.list).hasSize(1);
-      String line = events.list.get(0).getFormattedMessage() + " " + events.list.get(0).getMarkerList();
+      String line = events.list.get(0).getFormattedMessage() + " " + events.list.get(0).getKeyValuePairs();
       assertThat(line).contains("limits.reset", "admin-token", "api/dave", "reset-1").doesNotContain("s3cret");
       assertThat(reset.json().get("namespaces").get(0).asText()).isEqualTo("api");
       assertThat(t.get("/admin/user/dave?namespace=api", "Authorization", AUTH).json()

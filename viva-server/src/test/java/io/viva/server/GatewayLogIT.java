@@ -8,7 +8,6 @@ import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.read.ListAppender;
 import com.fasterxml.jackson.databind.JsonNode;
 import java.util.List;
-import net.logstash.logback.encoder.LogstashEncoder;
 import org.awaitility.Awaitility;
 import org.junit.jupiter.api.Test;
 import org.slf4j.LoggerFactory;
@@ -24,7 +23,7 @@ class GatewayLogIT {
     events.setContext(context);
     events.start();
     access.addAppender(events);
-    LogstashEncoder encoder = new LogstashEncoder();
+    JsonLogEncoder encoder = new JsonLogEncoder();
     encoder.setContext(context);
     encoder.start();
     String secret = "sk_live_do_not_log_me_0123456789";

@@ -12,7 +12,6 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.util.List;
-import net.logstash.logback.encoder.LogstashEncoder;
 import org.junit.jupiter.api.Test;
 import org.slf4j.LoggerFactory;
 
@@ -27,7 +26,7 @@ class ObservabilityIT {
     events.setContext(context);
     events.start();
     access.addAppender(events);
-    LogstashEncoder encoder = new LogstashEncoder();
+    JsonLogEncoder encoder = new JsonLogEncoder();
     encoder.setContext(context);
     encoder.start();
     try (TestServer t = TestServer.start(ServerConfig.defaults())) {
