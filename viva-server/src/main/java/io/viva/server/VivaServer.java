@@ -5,7 +5,6 @@ import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
 import io.vertx.core.VerticleBase;
-import io.vertx.core.buffer.Buffer;
 import io.vertx.core.file.FileSystemOptions;
 import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpServer;
@@ -18,8 +17,6 @@ import io.viva.core.LimitStore;
 import io.viva.server.admin.AuditSink;
 import io.viva.server.admin.TrafficRecorder;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.UncheckedIOException;
 import java.time.Duration;
 import java.util.Objects;
 import java.util.concurrent.ExecutionException;
@@ -143,7 +140,7 @@ public final class VivaServer implements AutoCloseable {
   private void doStart(Options options) {
     sampler = new StatsSampler(traffic, metrics);
     shared = config.redis() != null ? new SharedTraffic(config.redis(), traffic) : null;
-    VivaRoutes.Services services = new VivaRoutes.Services(config, registry, metrics, ready, openApi(),
+    VivaRoutes.Services services = new VivaRoutes.Services(config, registry, metrics, ready,
         store instanceof RedisBackend r ? r : null, new InsightApi.Sources(traffic, sampler, store,
             store instanceof RedisBackend r ? r : null, full != null ? new PlatformAdminAuth.Sink(full) : AuditSink.log(),
             shared, config.mode(), full != null), envoy, full);
@@ -342,15 +339,6 @@ public final class VivaServer implements AutoCloseable {
   @Override
   public void close() {
     stop();
-  }
-
-  private static Buffer openApi() {
-    try (InputStream in = VivaServer.class.getResourceAsStream("/openapi.json")) {
-      Objects.requireNonNull(in, "openapi.json resource");
-      return Buffer.buffer(in.readAllBytes());
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    }
   }
 
   private static <T> T await(Future<T> future, String what) {
