@@ -1,9 +1,8 @@
 package io.viva.server;
 
-import net.logstash.logback.marker.LogstashMarker;
-import net.logstash.logback.marker.Markers;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.slf4j.spi.LoggingEventBuilder;
 
 /**
  * The access log: one JSON line per request on the logger {@code io.viva.server.access} (switched
@@ -12,6 +11,8 @@ import org.slf4j.LoggerFactory;
 public final class AccessLog {
 
   private static final Logger ACCESS = LoggerFactory.getLogger("io.viva.server.access");
+  /** The message of every access log line. */
+  public static final String MESSAGE = "request";
 
   private AccessLog() {}
 
@@ -22,20 +23,26 @@ public final class AccessLog {
 
   /**
    * Writes one line: {@code request_id, method, path} (cut at 256 characters), {@code route,
-   * status, latency_us}, then the {@code extra} fields if not null.
+   * status, latency_us}.
    */
-  public static void write(String requestId, String method, String path, String route, int status, long latencyMicros,
-      LogstashMarker extra) {
+  public static void write(String requestId, String method, String path, String route, int status,
+      long latencyMicros) {
+    start(requestId, method, path, route, status, latencyMicros).log(MESSAGE);
+  }
+
+  /**
+   * A line with the fields of {@link #write}, for callers that add their own after them ({@code
+   * addKeyValue}) and then {@code log(AccessLog.MESSAGE)} it.
+   */
+  public static LoggingEventBuilder start(String requestId, String method, String path, String route, int status,
+      long latencyMicros) {
     String shown = path == null ? "" : path.length() > 256 ? path.substring(0, 256) + "..." : path;
-    LogstashMarker fields = Markers.append("request_id", requestId)
-        .and(Markers.append("method", method))
-        .and(Markers.append("path", shown))
-        .and(Markers.append("route", route))
-        .and(Markers.append("status", status))
-        .and(Markers.append("latency_us", latencyMicros));
-    if (extra != null) {
-      fields = fields.and(extra);
-    }
-    ACCESS.info(fields, "request");
+    return ACCESS.atInfo()
+        .addKeyValue("request_id", requestId)
+        .addKeyValue("method", method)
+        .addKeyValue("path", shown)
+        .addKeyValue("route", route)
+        .addKeyValue("status", status)
+        .addKeyValue("latency_us", latencyMicros);
   }
 }

@@ -166,13 +166,13 @@ final class AdminApi {
   }
 
   static String render(PolicyRegistry.Snapshot snapshot) {
-    ObjectNode root = ConfigTree.JSON.createObjectNode();
+    ObjectNode root = ConfigTree.json().createObjectNode();
     root.put("version", snapshot.version());
     root.put("source", snapshot.source());
     root.put("loaded_at", snapshot.loadedAt().toString());
     root.setAll(PolicyFile.render(snapshot.specs()));
     try {
-      return ConfigTree.JSON.writeValueAsString(root);
+      return ConfigTree.json().writeValueAsString(root);
     } catch (JsonProcessingException e) {
       throw new IllegalStateException(e);
     }

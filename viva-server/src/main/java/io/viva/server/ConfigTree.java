@@ -1,13 +1,19 @@
 package io.viva.server;
 
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonLocation;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.core.JsonLocation;
+import com.fasterxml.jackson.core.JsonToken;
+import com.fasterxml.jackson.core.StreamReadFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.json.JsonMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.MissingNode;
-import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -22,43 +28,112 @@ import java.util.Set;
  */
 public final class ConfigTree {
 
-  /** A tree mapper for JSON documents; duplicate keys are errors. */
-  static final ObjectMapper JSON = JsonMapper.builder().enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION).build();
+  /** JSON documents; duplicate keys are errors. */
+  private static final JsonFactory JSON_FACTORY = JsonFactory.builder()
+      .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION).build();
 
-  private static volatile ObjectMapper yaml;
+  private static volatile JsonFactory yaml;
 
   private ConfigTree() {}
 
+  /**
+   * A mapper for JSON documents (duplicate keys are errors), for the code that writes JSON trees
+   * (full mode's API). Created on first use: reading a config file does not need it.
+   */
+  static ObjectMapper json() {
+    return JsonMapperHolder.MAPPER;
+  }
+
+  private static final class JsonMapperHolder {
+    static final ObjectMapper MAPPER = JsonMapper.builder().enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
+        .build();
+  }
+
   /** Parses a YAML document (JSON is accepted too); an empty document is an empty object. */
   public static JsonNode readYaml(byte[] bytes) throws ConfigException {
-    return read(yamlMapper(), bytes, "YAML");
+    return read(yamlFactory(), bytes, "YAML");
   }
 
   /** Parses a JSON document. */
   static JsonNode readJson(byte[] bytes) throws ConfigException {
-    return read(JSON, bytes, "JSON");
+    return read(JSON_FACTORY, bytes, "JSON");
   }
 
-  private static ObjectMapper yamlMapper() {
-    ObjectMapper m = yaml;
-    if (m == null) {
+  private static JsonFactory yamlFactory() {
+    JsonFactory f = yaml;
+    if (f == null) {
       // Built on first use: most runs never read YAML at all (the default policies are JSON).
-      m = YAMLMapper.builder().enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION).build();
-      yaml = m;
+      f = YAMLFactory.builder().enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION).build();
+      yaml = f;
     }
-    return m;
+    return f;
   }
 
-  private static JsonNode read(ObjectMapper mapper, byte[] bytes, String format) throws ConfigException {
-    try {
-      JsonNode node = mapper.readTree(bytes);
-      return node == null || node.isMissingNode() || node.isNull() ? mapper.createObjectNode() : node;
+  private static JsonNode read(JsonFactory factory, byte[] bytes, String format) throws ConfigException {
+    try (JsonParser p = factory.createParser(bytes)) {
+      JsonToken first = p.nextToken();
+      JsonNode node = first == null ? null : tree(p, first);
+      return node == null || node.isNull() ? JsonNodeFactory.instance.objectNode() : node;
     } catch (JsonProcessingException e) {
       JsonLocation at = e.getLocation();
       String where = at == null ? "" : " at line " + at.getLineNr() + ", column " + at.getColumnNr();
       throw new ConfigException("invalid " + format + where + ": " + e.getOriginalMessage());
     } catch (IOException e) {
       throw new ConfigException("unreadable " + format + ": " + e.getMessage());
+    }
+  }
+
+  /**
+   * The tree of the value that starts with {@code t}: the nodes {@code ObjectMapper.readTree}
+   * builds (same node types for each kind of number), from the streaming parser alone. An
+   * ObjectMapper loads ~300 classes (serializers, introspection) that reading a config file does
+   * not need: ~4 MB of a running server's memory (docs/decisions/0005-idle-memory.md).
+   */
+  static JsonNode tree(JsonParser p, JsonToken t) throws IOException {
+    JsonNodeFactory f = JsonNodeFactory.instance;
+    switch (t) {
+      case START_OBJECT -> {
+        ObjectNode o = f.objectNode();
+        for (String name = p.nextFieldName(); name != null; name = p.nextFieldName()) {
+          o.set(name, tree(p, p.nextToken()));
+        }
+        return o;
+      }
+      case START_ARRAY -> {
+        ArrayNode a = f.arrayNode();
+        for (JsonToken e = p.nextToken(); e != JsonToken.END_ARRAY; e = p.nextToken()) {
+          a.add(tree(p, e));
+        }
+        return a;
+      }
+      case VALUE_STRING -> {
+        return f.textNode(p.getText());
+      }
+      case VALUE_NUMBER_INT -> {
+        return switch (p.getNumberType()) {
+          case INT -> f.numberNode(p.getIntValue());
+          case LONG -> f.numberNode(p.getLongValue());
+          default -> f.numberNode(p.getBigIntegerValue());
+        };
+      }
+      case VALUE_NUMBER_FLOAT -> {
+        return switch (p.getNumberType()) {
+          case BIG_DECIMAL -> f.numberNode(p.getDecimalValue());
+          case FLOAT -> f.numberNode(p.getFloatValue());
+          default -> f.numberNode(p.getDoubleValue());
+        };
+      }
+      case VALUE_TRUE, VALUE_FALSE -> {
+        return f.booleanNode(t == JsonToken.VALUE_TRUE);
+      }
+      case VALUE_NULL -> {
+        return f.nullNode();
+      }
+      case VALUE_EMBEDDED_OBJECT -> {
+        Object v = p.getEmbeddedObject();
+        return v == null ? f.nullNode() : v instanceof byte[] b ? f.binaryNode(b) : f.pojoNode(v);
+      }
+      default -> throw new com.fasterxml.jackson.core.JsonParseException(p, "unexpected token " + t);
     }
   }
 

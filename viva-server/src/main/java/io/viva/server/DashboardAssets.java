@@ -8,8 +8,8 @@ import java.io.UncheckedIOException;
 import java.util.Map;
 
 /**
- * The dashboard's static files, read from the jar once ({@code io/viva/server/dashboard/}) and
- * served from memory at {@code /dashboard/}: no CDN, works offline. The pages themselves are
+ * The dashboard's static files, read from the jar on the first dashboard request ({@code
+ * io/viva/server/dashboard/}) and then served from memory at {@code /dashboard/}: no CDN, works offline. The pages themselves are
  * public; every number on them comes from the admin API with the token the user types in.
  */
 final class DashboardAssets {
@@ -28,9 +28,14 @@ final class DashboardAssets {
   private static final String CSP = "default-src 'self'; script-src 'self'; style-src 'self';"
       + " img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
-  private final Map<String, Buffer> contents;
+  /** The files' contents, loaded when first needed (90 KB that most servers never serve). */
+  private static final class Contents {
+    static final Map<String, Buffer> BY_NAME = load();
+  }
 
-  DashboardAssets() {
+  DashboardAssets() {}
+
+  private static Map<String, Buffer> load() {
     java.util.HashMap<String, Buffer> m = new java.util.HashMap<>();
     for (String name : FILES.keySet()) {
       try (InputStream in = DashboardAssets.class.getResourceAsStream("dashboard/" + name)) {
@@ -42,7 +47,7 @@ final class DashboardAssets {
         throw new UncheckedIOException(e);
       }
     }
-    contents = Map.copyOf(m);
+    return Map.copyOf(m);
   }
 
   /**
@@ -63,7 +68,7 @@ final class DashboardAssets {
   }
 
   private void serve(RoutingContext ctx, String name) {
-    Buffer body = name == null ? null : contents.get(name);
+    Buffer body = name == null ? null : Contents.BY_NAME.get(name);
     if (body == null) {
       throw new ApiError(404, "not_found", "dashboard file: " + (name == null ? "?" : name.length() > 64
           ? name.substring(0, 64) + "..." : name) + " (expected: one of " + String.join(", ", FILES.keySet()) + ")");

@@ -77,7 +77,7 @@ final class InsightApi {
   }
 
   private void stats(RoutingContext ctx, Views views) {
-    ObjectNode root = ConfigTree.JSON.createObjectNode();
+    ObjectNode root = ConfigTree.json().createObjectNode();
     root.put("at", Instant.now().toString());
     // The dashboard shows its key management section only where the platform API is served.
     root.put("mode", sources.mode());
@@ -164,7 +164,7 @@ final class InsightApi {
       throw unknownNamespace(namespace);
     }
     withViews(ctx, List.of(window), views -> {
-      ObjectNode root = ConfigTree.JSON.createObjectNode();
+      ObjectNode root = ConfigTree.json().createObjectNode();
       offenders(root, views.get(window), limit, namespace);
       views.describe(root);
       Http.json(ctx, 200, write(root));
@@ -255,7 +255,7 @@ final class InsightApi {
                 + error.getClass().getSimpleName()));
             return;
           }
-          ObjectNode root = ConfigTree.JSON.createObjectNode();
+          ObjectNode root = ConfigTree.json().createObjectNode();
           root.put("identifier", id);
           RedisBackend r = sources.redis();
           root.put("store_degraded", r != null && r.isDegraded());
@@ -302,7 +302,7 @@ final class InsightApi {
   private void resources(RoutingContext ctx, Views all) {
     PolicyRegistry.Snapshot snapshot = registry.snapshot();
     Map<TrafficRecorder.Window, TrafficRecorder.View> views = all.byWindow();
-    ObjectNode root = ConfigTree.JSON.createObjectNode();
+    ObjectNode root = ConfigTree.json().createObjectNode();
     all.describe(root);
     root.put("version", snapshot.version());
     root.put("source", snapshot.source());
@@ -343,7 +343,7 @@ final class InsightApi {
     }
     JsonNode body;
     try {
-      body = ConfigTree.JSON.readTree(ex.body, 0, ex.bodyLength);
+      body = ConfigTree.json().readTree(ex.body, 0, ex.bodyLength);
     } catch (java.io.IOException e) {
       throw ApiError.invalidJson("body: malformed JSON (expected: {\"identifier\": \"user_123\"})");
     }
@@ -400,7 +400,7 @@ final class InsightApi {
             + ar.cause().getClass().getSimpleName() + "); nothing or part was reset, retry"));
         return;
       }
-      ObjectNode root = ConfigTree.JSON.createObjectNode();
+      ObjectNode root = ConfigTree.json().createObjectNode();
       root.put("reset", true);
       root.put("identifier", id);
       ArrayNode list = root.putArray("namespaces");
@@ -494,7 +494,7 @@ final class InsightApi {
 
   private static String write(ObjectNode root) {
     try {
-      return ConfigTree.JSON.writeValueAsString(root);
+      return ConfigTree.json().writeValueAsString(root);
     } catch (JsonProcessingException e) {
       throw new IllegalStateException(e);
     }

@@ -103,7 +103,7 @@ final class KeysCommand implements Callable<Integer> {
       }
       String body = r.body();
       try {
-        body = ConfigTree.JSON.writerWithDefaultPrettyPrinter().writeValueAsString(ConfigTree.JSON.readTree(body));
+        body = ConfigTree.json().writerWithDefaultPrettyPrinter().writeValueAsString(ConfigTree.json().readTree(body));
       } catch (IOException e) {
         // not JSON: print as is
       }
@@ -140,7 +140,7 @@ final class KeysCommand implements Callable<Integer> {
 
     @Override
     HttpRequest.Builder request(String base) throws IOException {
-      ObjectNode body = ConfigTree.JSON.createObjectNode();
+      ObjectNode body = ConfigTree.json().createObjectNode();
       body.put("name", name);
       if (tier != null) {
         body.put("tier", tier);
@@ -157,7 +157,7 @@ final class KeysCommand implements Callable<Integer> {
       if (metadata != null) {
         JsonNode m;
         try {
-          m = ConfigTree.JSON.readTree(metadata);
+          m = ConfigTree.json().readTree(metadata);
         } catch (IOException e) {
           throw new IllegalArgumentException("--metadata: not JSON (expected: an object such as {\"plan\":\"x\"})");
         }
@@ -167,7 +167,7 @@ final class KeysCommand implements Callable<Integer> {
         body.put("environment", "test");
       }
       return HttpRequest.newBuilder(URI.create(base + "/api/v1/keys"))
-          .POST(HttpRequest.BodyPublishers.ofString(ConfigTree.JSON.writeValueAsString(body)));
+          .POST(HttpRequest.BodyPublishers.ofString(ConfigTree.json().writeValueAsString(body)));
     }
   }
 
@@ -229,12 +229,12 @@ final class KeysCommand implements Callable<Integer> {
 
     @Override
     HttpRequest.Builder request(String base) throws IOException {
-      ObjectNode body = ConfigTree.JSON.createObjectNode();
+      ObjectNode body = ConfigTree.json().createObjectNode();
       if (grace != null) {
         body.put("grace_period", grace);
       }
       return HttpRequest.newBuilder(URI.create(base + "/api/v1/keys/" + encode(id) + "/rotate"))
-          .POST(HttpRequest.BodyPublishers.ofString(ConfigTree.JSON.writeValueAsString(body)));
+          .POST(HttpRequest.BodyPublishers.ofString(ConfigTree.json().writeValueAsString(body)));
     }
   }
 

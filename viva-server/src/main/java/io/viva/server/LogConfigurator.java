@@ -8,12 +8,11 @@ import ch.qos.logback.classic.spi.ConfiguratorRank;
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.ConsoleAppender;
 import ch.qos.logback.core.spi.ContextAwareBase;
-import net.logstash.logback.encoder.LogstashEncoder;
 import org.slf4j.Logger;
 
 /**
  * Viva's logging setup, found by Logback through {@code META-INF/services}: one JSON object per
- * line on stdout (logstash-logback-encoder), written by a background thread (an AsyncAppender that
+ * line on stdout ({@link JsonLogEncoder}), written by a background thread (an AsyncAppender that
  * never blocks: when its queue is full, events are dropped rather than slowing requests down).
  * Root level INFO until {@link Logging#configure} applies {@code LOG_LEVEL}.
  *
@@ -34,10 +33,8 @@ public final class LogConfigurator extends ContextAwareBase implements Configura
         || loader.getResource("logback.xml") != null) {
       return ExecutionStatus.INVOKE_NEXT_IF_ANY;
     }
-    LogstashEncoder encoder = new LogstashEncoder();
+    JsonLogEncoder encoder = new JsonLogEncoder();
     encoder.setContext(context);
-    encoder.getFieldNames().setVersion("[ignore]");
-    encoder.getFieldNames().setLevelValue("[ignore]");
     encoder.start();
 
     ConsoleAppender<ILoggingEvent> console = new ConsoleAppender<>();

@@ -8,8 +8,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Log levels at run time. Logs are JSON lines on stdout (logback.xml: logstash-logback-encoder
- * behind an AsyncAppender that never blocks the event loop). The access log is the logger {@code
+ * Log levels at run time. Logs are JSON lines on stdout ({@link LogConfigurator}: {@link
+ * JsonLogEncoder} behind an AsyncAppender that never blocks the event loop). The access log is the logger {@code
  * io.viva.server.access}, switched by {@code access_log} independently of the root level.
  */
 final class Logging {

@@ -34,7 +34,14 @@ public final class Main implements Callable<Integer> {
     if (System.getProperty("io.netty.jfr.enabled") == null) {
       System.setProperty("io.netty.jfr.enabled", "false");
     }
-    int code = commandLine().execute(args);
+    Serve serve = Serve.direct(args);
+    int code;
+    try {
+      code = serve != null ? serve.run(new PrintWriter(System.err, true)) : commandLine().execute(args);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      code = 1;
+    }
     System.exit(code);
   }
 
@@ -73,9 +80,64 @@ public final class Main implements Callable<Integer> {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
+    /**
+     * {@code serve} followed only by its value options ({@code -c/--config}, {@code -p/--port},
+     * {@code --listen}, {@code --log-level}; {@code --name value} or {@code --name=value}, each at
+     * most once), parsed without picocli: building picocli's model of the command line (every
+     * command, its options, their annotations) loads ~250 classes, ~4 MB of a running server's
+     * memory (docs/decisions/0005-idle-memory.md). Anything else (help, an unknown option, a value
+     * that is not one) returns null, and picocli parses it and reports errors as always.
+     */
+    static Serve direct(String[] args) {
+      if (args.length == 0 || !args[0].equals("serve")) {
+        return null;
+      }
+      Serve s = new Serve();
+      java.util.Set<String> seen = new java.util.HashSet<>();
+      for (int i = 1; i < args.length; i++) {
+        String name = args[i];
+        String value;
+        int eq = name.indexOf('=');
+        if (name.startsWith("--") && eq > 0) {
+          value = name.substring(eq + 1);
+          name = name.substring(0, eq);
+        } else if (i + 1 < args.length && !args[i + 1].startsWith("-")) {
+          value = args[++i];
+        } else {
+          return null;
+        }
+        switch (name) {
+          case "-c", "--config" -> name = "--config";
+          case "-p", "--port" -> name = "--port";
+          case "--listen", "--log-level" -> { }
+          default -> {
+            return null;
+          }
+        }
+        if (!seen.add(name) || value.isEmpty()) {
+          return null;
+        }
+        try {
+          switch (name) {
+            case "--config" -> s.config = Path.of(value);
+            case "--port" -> s.port = Integer.valueOf(value);
+            case "--listen" -> s.listen = value;
+            default -> s.logLevel = value;
+          }
+        } catch (RuntimeException e) {
+          return null; // not a path, not a number: picocli says so
+        }
+      }
+      return s;
+    }
+
     @Override
     public Integer call() throws InterruptedException {
-      PrintWriter err = spec.commandLine().getErr();
+      return run(spec.commandLine().getErr());
+    }
+
+    /** Runs the server until it is stopped; {@code err} gets the reason it could not start. */
+    int run(PrintWriter err) throws InterruptedException {
       ServerConfig cfg;
       try {
         cfg = ServerConfig.load(config, System.getenv(), new ServerConfig.Flags(port, listen, logLevel));

@@ -38,7 +38,8 @@ import java.util.function.ToDoubleFunction;
  *       short-circuit without a round trip</li>
  *   <li>{@code api_requests_total{route,method,status}}</li>
  *   <li>{@code viva_config_reloads_total{result,source}}; {@code viva_policies} (namespaces loaded)</li>
- *   <li>JVM and process metrics ({@code jvm_*}, {@code process_*}, {@code system_*})</li>
+ *   <li>JVM and process metrics ({@code jvm_*}, {@code process_*}, {@code system_*}), bound on the
+ *       first scrape</li>
  * </ul>
  *
  * <p>See docs/operations.md for each metric's meaning.
@@ -57,21 +58,16 @@ final class Metrics implements AutoCloseable {
   private static final String[] METHOD_LABELS = {"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "other"};
 
   private final PrometheusMeterRegistry registry;
-  private final JvmGcMetrics gcMetrics;
+  /** Whether {@link #bindJvmMetrics()} has run; the binders are created on the first scrape. */
+  private volatile boolean jvmBound;
+  /** Guarded by this; null until the first scrape. */
+  private JvmGcMetrics gcMetrics;
   private final ConcurrentHashMap<String, NamespaceMeters> namespaces = new ConcurrentHashMap<>();
   private final ConcurrentHashMap<String, RouteMeters> routes = new ConcurrentHashMap<>();
   private final ConcurrentHashMap<String, Counter> envoy = new ConcurrentHashMap<>();
 
   Metrics(LimitStore store) {
     registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
-    new JvmMemoryMetrics().bindTo(registry);
-    gcMetrics = new JvmGcMetrics();
-    gcMetrics.bindTo(registry);
-    new JvmThreadMetrics().bindTo(registry);
-    new ClassLoaderMetrics().bindTo(registry);
-    new ProcessorMetrics().bindTo(registry);
-    new UptimeMetrics().bindTo(registry);
-    new FileDescriptorMetrics().bindTo(registry);
     if (store instanceof RedisBackend redis) {
       // Redis holds the keys (and expires them itself): no active-keys gauge, but the store's health.
       gauge(registry, "viva_store_degraded",
@@ -162,7 +158,31 @@ final class Metrics implements AutoCloseable {
 
   /** The Prometheus text exposition of every meter. */
   String scrape() {
+    if (!jvmBound) {
+      bindJvmMetrics();
+    }
     return registry.scrape();
+  }
+
+  /**
+   * Binds the JVM and process meters ({@code jvm_*}, {@code process_*}, {@code system_*}). Done on
+   * the first scrape rather than at start: the binders and the management beans behind them are
+   * ~250 classes that a server nobody scrapes never needs (docs/decisions/0005-idle-memory.md). The
+   * GC counters therefore count from the first scrape on, which Prometheus's rate() does not mind.
+   */
+  private synchronized void bindJvmMetrics() {
+    if (jvmBound) {
+      return;
+    }
+    new JvmMemoryMetrics().bindTo(registry);
+    gcMetrics = new JvmGcMetrics();
+    gcMetrics.bindTo(registry);
+    new JvmThreadMetrics().bindTo(registry);
+    new ClassLoaderMetrics().bindTo(registry);
+    new ProcessorMetrics().bindTo(registry);
+    new UptimeMetrics().bindTo(registry);
+    new FileDescriptorMetrics().bindTo(registry);
+    jvmBound = true;
   }
 
   PrometheusMeterRegistry registry() {
@@ -171,7 +191,11 @@ final class Metrics implements AutoCloseable {
 
   @Override
   public void close() {
-    gcMetrics.close();
+    synchronized (this) {
+      if (gcMetrics != null) {
+        gcMetrics.close();
+      }
+    }
     registry.close();
   }
 

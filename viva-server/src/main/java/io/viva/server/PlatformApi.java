@@ -339,7 +339,7 @@ final class PlatformApi {
           return;
         }
         try {
-          Http.json(ctx, reply.status(), ConfigTree.JSON.writeValueAsString(reply.body()));
+          Http.json(ctx, reply.status(), ConfigTree.json().writeValueAsString(reply.body()));
         } catch (JsonProcessingException e) {
           ctx.fail(e);
         }
@@ -425,7 +425,7 @@ final class PlatformApi {
     int offset = intQuery(c, "offset", 0, 0, Integer.MAX_VALUE);
     List<ApiKey> keys = full.store.listKeys(new PlatformStore.KeyFilter(c.query("owner_id"), c.query("tier"), s),
         limit, offset);
-    ObjectNode out = ConfigTree.JSON.createObjectNode();
+    ObjectNode out = ConfigTree.json().createObjectNode();
     ArrayNode arr = out.putArray("keys");
     keys.forEach(k -> arr.add(render(k)));
     out.put("limit", limit);
@@ -545,7 +545,7 @@ final class PlatformApi {
   }
 
   private ObjectNode render(ApiKey k) {
-    ObjectNode n = ConfigTree.JSON.createObjectNode();
+    ObjectNode n = ConfigTree.json().createObjectNode();
     n.put("id", k.id());
     n.put("name", k.name());
     n.put("owner_id", k.ownerId());
@@ -556,7 +556,7 @@ final class PlatformApi {
     n.put("key_start", k.visibleStart());
     if (k.limits() != null) {
       try {
-        n.set("limits", ConfigTree.JSON.readTree(k.limits()));
+        n.set("limits", ConfigTree.json().readTree(k.limits()));
       } catch (JsonProcessingException e) {
         n.putNull("limits");
       }
@@ -570,7 +570,7 @@ final class PlatformApi {
     }
     if (k.metadata() != null) {
       try {
-        n.set("metadata", ConfigTree.JSON.readTree(k.metadata()));
+        n.set("metadata", ConfigTree.json().readTree(k.metadata()));
       } catch (JsonProcessingException e) {
         n.putNull("metadata");
       }
@@ -598,7 +598,7 @@ final class PlatformApi {
   // ---- tiers ------------------------------------------------------------------------------------
 
   private Reply listTiers(Call c) {
-    ObjectNode out = ConfigTree.JSON.createObjectNode();
+    ObjectNode out = ConfigTree.json().createObjectNode();
     ArrayNode arr = out.putArray("tiers");
     full.tierSpecs().forEach(t -> arr.add(render(t)));
     return new Reply(200, out);
@@ -612,7 +612,7 @@ final class PlatformApi {
   }
 
   private ObjectNode render(TierFile.TierSpec t) {
-    ObjectNode n = ConfigTree.JSON.createObjectNode();
+    ObjectNode n = ConfigTree.json().createObjectNode();
     n.put("name", t.name());
     if (t.description() != null) {
       n.put("description", t.description());
@@ -648,7 +648,7 @@ final class PlatformApi {
   // ---- admin tokens -----------------------------------------------------------------------------
 
   private Reply listTokens(Call c) {
-    ObjectNode out = ConfigTree.JSON.createObjectNode();
+    ObjectNode out = ConfigTree.json().createObjectNode();
     ArrayNode arr = out.putArray("tokens");
     full.store.listTokens().forEach(t -> arr.add(render(t)));
     return new Reply(200, out);
@@ -680,7 +680,7 @@ final class PlatformApi {
   }
 
   private static ObjectNode render(AdminToken t) {
-    ObjectNode n = ConfigTree.JSON.createObjectNode();
+    ObjectNode n = ConfigTree.json().createObjectNode();
     n.put("id", t.id());
     n.put("name", t.name());
     n.put("role", t.role().label());
@@ -705,7 +705,7 @@ final class PlatformApi {
       }
     }
     List<AuditEntry> entries = full.store.listAudit(beforeId, c.query("target"), c.query("action"), limit);
-    ObjectNode out = ConfigTree.JSON.createObjectNode();
+    ObjectNode out = ConfigTree.json().createObjectNode();
     ArrayNode arr = out.putArray("entries");
     for (AuditEntry e : entries) {
       ObjectNode n = arr.addObject();
@@ -746,13 +746,13 @@ final class PlatformApi {
           + UsageStore.MAX_BUCKETS + " buckets; use a coarser granularity or a shorter range)");
     }
     full.store.getKey(id).orElseThrow(() -> keyNotFound(id));
-    ObjectNode out = ConfigTree.JSON.createObjectNode();
+    ObjectNode out = ConfigTree.json().createObjectNode();
     out.put("key_id", id);
     out.put("from", minuteInstant(range[0]).toString());
     out.put("to", minuteInstant(range[1]).toString());
     out.put("granularity", g);
     java.util.Map<UsageOutcome, Long> totals = new java.util.EnumMap<>(UsageOutcome.class);
-    ArrayNode buckets = ConfigTree.JSON.createArrayNode();
+    ArrayNode buckets = ConfigTree.json().createArrayNode();
     for (UsageStore.Bucket b : full.usage.series(id, range[0], range[1], bucket)) {
       ObjectNode n = buckets.addObject();
       n.put("start", minuteInstant(b.startMinute()).toString());
@@ -771,12 +771,12 @@ final class PlatformApi {
           + " (expected: the owner_id of the keys, 1 to 200 characters)");
     }
     long[] range = range(c);
-    ObjectNode out = ConfigTree.JSON.createObjectNode();
+    ObjectNode out = ConfigTree.json().createObjectNode();
     out.put("owner_id", owner);
     out.put("from", minuteInstant(range[0]).toString());
     out.put("to", minuteInstant(range[1]).toString());
     java.util.Map<UsageOutcome, Long> totals = new java.util.EnumMap<>(UsageOutcome.class);
-    ArrayNode keys = ConfigTree.JSON.createArrayNode();
+    ArrayNode keys = ConfigTree.json().createArrayNode();
     for (UsageStore.KeyTotal t : full.usage.totals(owner, range[0], range[1])) {
       ObjectNode n = keys.addObject();
       n.put("key_id", t.keyId());
@@ -833,7 +833,7 @@ final class PlatformApi {
 
   private Reply flushUsage(Call c) {
     full.flushUsage();
-    ObjectNode out = ConfigTree.JSON.createObjectNode();
+    ObjectNode out = ConfigTree.json().createObjectNode();
     out.put("flushed", true);
     return new Reply(200, out);
   }
@@ -881,7 +881,7 @@ final class PlatformApi {
   }
 
   private Reply listWebhooks(Call c) {
-    ObjectNode out = ConfigTree.JSON.createObjectNode();
+    ObjectNode out = ConfigTree.json().createObjectNode();
     ArrayNode arr = out.putArray("webhooks");
     full.webhooks.list().forEach(w -> arr.add(render(w)));
     return new Reply(200, out);
@@ -892,7 +892,7 @@ final class PlatformApi {
     if (!full.webhooks.delete(id, c.actor())) {
       throw new ApiError(404, "not_found", "webhook " + id + ": no such webhook");
     }
-    ObjectNode out = ConfigTree.JSON.createObjectNode();
+    ObjectNode out = ConfigTree.json().createObjectNode();
     out.put("id", id);
     out.put("deleted", true);
     return new Reply(200, out);
@@ -902,7 +902,7 @@ final class PlatformApi {
     String id = webhookId(c);
     full.webhooks.get(id).orElseThrow(() -> new ApiError(404, "not_found", "webhook " + id + ": no such webhook"));
     int limit = intQuery(c, "limit", 100, 1, PlatformStore.MAX_PAGE);
-    ObjectNode out = ConfigTree.JSON.createObjectNode();
+    ObjectNode out = ConfigTree.json().createObjectNode();
     ArrayNode arr = out.putArray("deliveries");
     for (io.viva.platform.WebhookStore.Delivery d : full.webhooks.deliveries(id, limit)) {
       ObjectNode n = arr.addObject();
@@ -920,7 +920,7 @@ final class PlatformApi {
       n.put("next_attempt_at", d.state().equals("pending") ? d.nextAttemptAt().toString() : null);
       time(n, "delivered_at", d.deliveredAt());
       try {
-        n.set("event", ConfigTree.JSON.readTree(d.payload()));
+        n.set("event", ConfigTree.json().readTree(d.payload()));
       } catch (JsonProcessingException e) {
         n.putNull("event");
       }
@@ -937,7 +937,7 @@ final class PlatformApi {
   }
 
   private static ObjectNode render(io.viva.platform.WebhookStore.Webhook w) {
-    ObjectNode n = ConfigTree.JSON.createObjectNode();
+    ObjectNode n = ConfigTree.json().createObjectNode();
     n.put("id", w.id());
     n.put("url", w.url());
     ArrayNode ev = n.putArray("events");
@@ -958,7 +958,7 @@ final class PlatformApi {
     if (owner != null && (owner.isEmpty() || owner.length() > 200)) {
       throw ApiError.invalid("owner: " + owner.length() + " characters (expected: 1 to 200)");
     }
-    ObjectNode out = ConfigTree.JSON.createObjectNode();
+    ObjectNode out = ConfigTree.json().createObjectNode();
     ArrayNode arr = out.putArray("invoices");
     full.billing.list(period, owner).forEach(i -> arr.add(render(i)));
     return new Reply(200, out);
@@ -987,7 +987,7 @@ final class PlatformApi {
     full.flushUsage();
     List<io.viva.platform.Invoice> issued = full.billing.close(ym, full::pricing);
     auditQuietly(c.actor(), "invoice.close", null, "success", "period=" + period + " issued=" + issued.size());
-    ObjectNode out = ConfigTree.JSON.createObjectNode();
+    ObjectNode out = ConfigTree.json().createObjectNode();
     out.put("period", period);
     ArrayNode arr = out.putArray("issued");
     issued.forEach(i -> arr.add(render(i)));
@@ -995,7 +995,7 @@ final class PlatformApi {
   }
 
   private static ObjectNode render(io.viva.platform.Invoice i) {
-    ObjectNode n = ConfigTree.JSON.createObjectNode();
+    ObjectNode n = ConfigTree.json().createObjectNode();
     n.put("id", i.id());
     n.put("owner_id", i.ownerId());
     n.put("period", i.period());
@@ -1087,7 +1087,7 @@ final class PlatformApi {
         throw ApiError.invalid("rate_limit: " + ConfigTree.describe(rate) + " (expected: requests per minute, an"
             + " integer > 0)");
       }
-      ArrayNode a = ConfigTree.JSON.createArrayNode();
+      ArrayNode a = ConfigTree.json().createArrayNode();
       a.addObject().put("name", "rate_limit").put("algorithm", "token_bucket").put("limit", rate.longValue())
           .put("window", "1m");
       list = a;
@@ -1095,7 +1095,7 @@ final class PlatformApi {
       return null;
     }
     try {
-      return ConfigTree.JSON.writeValueAsString(TierFile.renderLimits(TierFile.parseKeyLimits(list, "limits")));
+      return ConfigTree.json().writeValueAsString(TierFile.renderLimits(TierFile.parseKeyLimits(list, "limits")));
     } catch (ConfigException e) {
       throw new ApiError(400, "invalid_limits", e.getMessage());
     } catch (JsonProcessingException e) {
@@ -1112,7 +1112,7 @@ final class PlatformApi {
       throw ApiError.invalid("metadata: " + ConfigTree.describe(m) + " (expected: a JSON object)");
     }
     try {
-      String text = ConfigTree.JSON.writeValueAsString(m);
+      String text = ConfigTree.json().writeValueAsString(m);
       if (text.length() > MAX_METADATA_BYTES) {
         throw ApiError.invalid("metadata: " + text.length() + " bytes (expected: at most " + MAX_METADATA_BYTES + ")");
       }

@@ -203,7 +203,7 @@ final class SharedTraffic implements TrafficRecorder.Parts, AutoCloseable {
   }
 
   static String encode(TrafficRecorder.Part part) {
-    ObjectNode root = ConfigTree.JSON.createObjectNode();
+    ObjectNode root = ConfigTree.json().createObjectNode();
     HeavyHitters h = part.offenders();
     root.put("total", h.total());
     root.put("evicted", h.evicted());
@@ -218,7 +218,7 @@ final class SharedTraffic implements TrafficRecorder.Parts, AutoCloseable {
 
   TrafficRecorder.Part decode(String json) {
     try {
-      JsonNode root = ConfigTree.JSON.readTree(json);
+      JsonNode root = ConfigTree.json().readTree(json);
       List<HeavyHitters.Entry> entries = new ArrayList<>();
       for (JsonNode e : root.path("entries")) {
         entries.add(new HeavyHitters.Entry(e.get(0).asText(), e.get(1).asLong(), e.get(2).asLong()));

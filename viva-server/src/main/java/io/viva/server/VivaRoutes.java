@@ -47,7 +47,7 @@ final class VivaRoutes {
   private VivaRoutes() {}
 
   /** What the routes need from the running server. */
-  record Services(ServerConfig config, PolicyRegistry registry, Metrics metrics, AtomicBoolean ready, Buffer openApi,
+  record Services(ServerConfig config, PolicyRegistry registry, Metrics metrics, AtomicBoolean ready,
       RedisBackend redis, InsightApi.Sources insights, EnvoyRls envoy, FullMode full) {}
 
   /** Declares every route of the API port on {@code router}. */
@@ -93,7 +93,7 @@ final class VivaRoutes {
     if (s.config().metricsPort() < 0 || "gateway".equals(s.config().mode())) {
       t.add(HttpMethod.GET, "/metrics", metrics(s.metrics()));
     }
-    t.add(HttpMethod.GET, "/openapi.json", ctx -> Http.json(ctx, 200, s.openApi()));
+    t.add(HttpMethod.GET, "/openapi.json", ctx -> Http.json(ctx, 200, OpenApi.DOCUMENT));
 
     t.add(HttpMethod.GET, "/admin/policies", admin::authorize, admin::getPolicies);
     t.add(HttpMethod.PUT, "/admin/policies", admin::authorize, admin::requirePolicyType,
@@ -116,6 +116,20 @@ final class VivaRoutes {
     DashboardAssets dashboard = new DashboardAssets();
     t.add(HttpMethod.GET, "/dashboard", dashboard::index);
     t.add(HttpMethod.GET, "/dashboard/:asset", dashboard::asset);
+  }
+
+  /** The OpenAPI document (120 KB), read from the jar on the first {@code GET /openapi.json}. */
+  private static final class OpenApi {
+    static final Buffer DOCUMENT = read();
+
+    private static Buffer read() {
+      try (java.io.InputStream in = VivaRoutes.class.getResourceAsStream("/openapi.json")) {
+        java.util.Objects.requireNonNull(in, "openapi.json resource");
+        return Buffer.buffer(in.readAllBytes());
+      } catch (java.io.IOException e) {
+        throw new java.io.UncheckedIOException(e);
+      }
+    }
   }
 
   /** Declares the routes of the separate metrics port: {@code GET /metrics} only. */
@@ -203,7 +217,7 @@ final class VivaRoutes {
     ex.routeMeters.increment(request.method(), status);
     if (accessLog && AccessLog.enabled()) {
       AccessLog.write(ex.requestId, request.method().name(), request.path(), ex.route, status,
-          (System.nanoTime() - ex.startNanos) / 1_000, null);
+          (System.nanoTime() - ex.startNanos) / 1_000);
     }
   }
 

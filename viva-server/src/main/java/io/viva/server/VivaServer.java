@@ -5,7 +5,6 @@ import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
 import io.vertx.core.VerticleBase;
-import io.vertx.core.buffer.Buffer;
 import io.vertx.core.file.FileSystemOptions;
 import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpServer;
@@ -18,8 +17,6 @@ import io.viva.core.LimitStore;
 import io.viva.server.admin.AuditSink;
 import io.viva.server.admin.TrafficRecorder;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.UncheckedIOException;
 import java.time.Duration;
 import java.util.Objects;
 import java.util.concurrent.ExecutionException;
@@ -28,6 +25,7 @@ import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.BiConsumer;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -59,6 +57,8 @@ public final class VivaServer implements AutoCloseable {
   /** With Redis: the admin views merged over every instance. */
   private SharedTraffic shared;
   private final EnvoyRls envoy;
+  /** The gRPC services, built by {@link #grpc()} on the first gRPC request; guarded by this. */
+  private GrpcApi grpc;
   private final FullMode full;
   private final AtomicBoolean ready = new AtomicBoolean();
   private final AtomicBoolean stopped = new AtomicBoolean();
@@ -140,12 +140,11 @@ public final class VivaServer implements AutoCloseable {
   private void doStart(Options options) {
     sampler = new StatsSampler(traffic, metrics);
     shared = config.redis() != null ? new SharedTraffic(config.redis(), traffic) : null;
-    VivaRoutes.Services services = new VivaRoutes.Services(config, registry, metrics, ready, openApi(),
+    VivaRoutes.Services services = new VivaRoutes.Services(config, registry, metrics, ready,
         store instanceof RedisBackend r ? r : null, new InsightApi.Sources(traffic, sampler, store,
             store instanceof RedisBackend r ? r : null, full != null ? new PlatformAdminAuth.Sink(full) : AuditSink.log(),
             shared, config.mode(), full != null), envoy, full);
     String envoyDigest = loadEnvoyRules();
-    GrpcApi grpc = new GrpcApi(registry, config.maxBatchSize(), envoy, ready);
     // A negative port makes every instance share one random port (Vert.x), so port 0 works with N instances.
     int listenPort = config.port() == 0 ? -1 : config.port();
     if (config.gateway() != null) {
@@ -157,7 +156,7 @@ public final class VivaServer implements AutoCloseable {
       if (options.extraRoutes() != null) {
         options.extraRoutes().accept(router, services);
       }
-    }, grpc, port), new DeploymentOptions().setInstances(config.eventLoops())), "listen on " + config.host() + ":" + config.port());
+    }, this::grpc, port), new DeploymentOptions().setInstances(config.eventLoops())), "listen on " + config.host() + ":" + config.port());
     if (config.metricsPort() >= 0) {
       metricsDeployment = await(vertx.deployVerticle(() -> new HttpVerticle(config, config.metricsPort(),
           router -> VivaRoutes.metricsRoutes(router, services), null, metricsPort), new DeploymentOptions()),
@@ -191,6 +190,23 @@ public final class VivaServer implements AutoCloseable {
         config.configFile() != null ? config.configFile() + " (watched for changes)" : "none",
         full != null ? "full mode's admin tokens" : config.adminEnabled() ? "enabled"
             : "disabled (set ADMIN_TOKEN to enable /admin/* and the /dashboard/ login)");
+  }
+
+  /**
+   * The gRPC services, created on the first gRPC request: protobuf, Envoy's API and Vert.x gRPC
+   * are ~600 classes (several MB of metaspace, docs/decisions/0005-idle-memory.md) that a server
+   * nobody calls over gRPC never loads.
+   */
+  private synchronized GrpcApi grpc() {
+    if (grpc == null) {
+      grpc = new GrpcApi(registry, config.maxBatchSize(), envoy, ready);
+    }
+    return grpc;
+  }
+
+  /** Whether the gRPC services have been created (tests: they are not until the first gRPC request). */
+  synchronized boolean grpcCreated() {
+    return grpc != null;
   }
 
   /** Loads the Envoy rule files, if any; returns their digest (for the watcher), or null. */
@@ -325,15 +341,6 @@ public final class VivaServer implements AutoCloseable {
     stop();
   }
 
-  private static Buffer openApi() {
-    try (InputStream in = VivaServer.class.getResourceAsStream("/openapi.json")) {
-      Objects.requireNonNull(in, "openapi.json resource");
-      return Buffer.buffer(in.readAllBytes());
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    }
-  }
-
   private static <T> T await(Future<T> future, String what) {
     try {
       return future.toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
@@ -390,17 +397,23 @@ public final class VivaServer implements AutoCloseable {
     }
   }
 
-  /** One HTTP server instance on its own event loop; stopping it drains its connections. */
+  /**
+   * One HTTP server instance on its own event loop; stopping it drains its connections. With gRPC
+   * ({@code grpc} not null), requests whose content type is {@code application/grpc...} go to a gRPC
+   * server that this event loop creates on its first such request.
+   */
   private static final class HttpVerticle extends VerticleBase {
     private final ServerConfig config;
     private final int listenPort;
     private final java.util.function.Consumer<Router> routes;
-    private final GrpcApi grpc;
+    private final Supplier<GrpcApi> grpc;
     private final AtomicInteger actualPort;
     private HttpServer server;
+    /** Created on this event loop's first gRPC request; only touched on that event loop. */
+    private GrpcServer grpcServer;
 
-    HttpVerticle(ServerConfig config, int listenPort, java.util.function.Consumer<Router> routes, GrpcApi grpc,
-        AtomicInteger actualPort) {
+    HttpVerticle(ServerConfig config, int listenPort, java.util.function.Consumer<Router> routes,
+        Supplier<GrpcApi> grpc, AtomicInteger actualPort) {
       this.config = config;
       this.listenPort = listenPort;
       this.routes = routes;
@@ -427,10 +440,12 @@ public final class VivaServer implements AutoCloseable {
         server.requestHandler(router);
       } else {
         // gRPC requests (content type application/grpc...) to the gRPC server, the rest to the router.
-        GrpcServer grpcServer = grpc.server(vertx);
         server.requestHandler(request -> {
           String type = request.getHeader(HttpHeaders.CONTENT_TYPE);
           if (type != null && type.startsWith("application/grpc")) {
+            if (grpcServer == null) {
+              grpcServer = grpc.get().server(vertx);
+            }
             grpcServer.handle(request);
           } else {
             router.handle(request);

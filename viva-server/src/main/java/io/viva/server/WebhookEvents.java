@@ -43,7 +43,7 @@ final class WebhookEvents {
 
   /** A key lifecycle event: {@code key.created}, {@code key.rotated}, {@code key.revoked}, {@code key.expired}. */
   void key(String type, ApiKey k) {
-    ObjectNode data = ConfigTree.JSON.createObjectNode();
+    ObjectNode data = ConfigTree.json().createObjectNode();
     data.put("key_id", k.id());
     data.put("owner_id", k.ownerId());
     data.put("tier", k.tier());
@@ -84,7 +84,7 @@ final class WebhookEvents {
         : !lastRateLimited.replace(k.id(), last, now)) {
       return;
     }
-    ObjectNode data = ConfigTree.JSON.createObjectNode();
+    ObjectNode data = ConfigTree.json().createObjectNode();
     data.put("key_id", k.id());
     data.put("owner_id", k.ownerId());
     data.put("tier", tier);
@@ -96,7 +96,7 @@ final class WebhookEvents {
     String type = level >= 100 ? "quota.exceeded" : "quota.warning";
     String month = Instant.ofEpochSecond(monthStart * 60).atZone(ZoneOffset.UTC).toLocalDate().toString()
         .substring(0, 7);
-    ObjectNode data = ConfigTree.JSON.createObjectNode();
+    ObjectNode data = ConfigTree.json().createObjectNode();
     data.put("key_id", keyId);
     data.put("period", month);
     data.put("threshold_percent", level);
@@ -107,7 +107,7 @@ final class WebhookEvents {
 
   /** An invoice was issued. */
   void invoice(Invoice i) {
-    ObjectNode data = ConfigTree.JSON.createObjectNode();
+    ObjectNode data = ConfigTree.json().createObjectNode();
     data.put("invoice_id", i.id());
     data.put("owner_id", i.ownerId());
     data.put("period", i.period());
@@ -117,7 +117,7 @@ final class WebhookEvents {
   }
 
   private void emit(String type, String eventId, ObjectNode data) {
-    ObjectNode env = ConfigTree.JSON.createObjectNode();
+    ObjectNode env = ConfigTree.json().createObjectNode();
     env.put("id", "evt_" + java.util.HexFormat.of().formatHex(FullMode.sha256(eventId), 0, 12));
     env.put("type", type);
     long m = clock.micros();
@@ -126,7 +126,7 @@ final class WebhookEvents {
     env.set("data", data);
     String body;
     try {
-      body = ConfigTree.JSON.writeValueAsString(env);
+      body = ConfigTree.json().writeValueAsString(env);
     } catch (JsonProcessingException e) {
       throw new IllegalStateException(e);
     }

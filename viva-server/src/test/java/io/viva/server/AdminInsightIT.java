@@ -103,7 +103,7 @@ class AdminInsightIT {
       }
       assertThat(reset.status()).isEqualTo(200);
       assertThat(audit.events()).hasSize(1);
-      String line = audit.events().get(0).getFormattedMessage() + " " + audit.events().get(0).getMarkerList();
+      String line = audit.events().get(0).getFormattedMessage() + " " + audit.events().get(0).getKeyValuePairs();
       assertThat(line).contains("limits.reset", "admin-token", "api/dave", "reset-1").doesNotContain("s3cret");
       assertThat(reset.json().get("namespaces").get(0).asText()).isEqualTo("api");
       assertThat(t.get("/admin/user/dave?namespace=api", "Authorization", AUTH).json()

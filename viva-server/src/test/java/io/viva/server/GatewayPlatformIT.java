@@ -80,7 +80,7 @@ class GatewayPlatformIT {
 
   static JsonNode json(String body) {
     try {
-      return ConfigTree.JSON.readTree(body);
+      return ConfigTree.json().readTree(body);
     } catch (java.io.IOException e) {
       throw new AssertionError("not JSON: " + body, e);
     }

@@ -315,6 +315,60 @@ class GrpcApiIT {
         .containsExactly("Check", "CheckBatch", "CheckStream");
   }
 
+  /**
+   * The gRPC services are created on the first gRPC request (docs/decisions/0005-idle-memory.md): a
+   * server that only spoke HTTP has none, and its first gRPC requests, arriving at once on several
+   * connections (so on every event loop), are all served: health, a check sharing the HTTP
+   * counter, Envoy's RLS.
+   */
+  @Test
+  void aServerThatNeverSpokeGrpcServesItsFirstGrpcRequests() throws Exception {
+    try (TestServer fresh = TestServer.start(TestServer.config(POLICIES), TestServer.options(ManualClock.at(T0)))) {
+      assertThat(fresh.post("/v1/check", "{\"identifier\":\"lazy\"}").status()).isEqualTo(200);
+      assertThat(fresh.get("/metrics").status()).isEqualTo(200);
+      assertThat(fresh.server.grpcCreated()).isFalse();
+      int connections = 4;
+      List<ManagedChannel> channels = new java.util.ArrayList<>();
+      for (int i = 0; i < connections; i++) {
+        channels.add(ManagedChannelBuilder.forAddress("127.0.0.1", fresh.server.port()).usePlaintext().build());
+      }
+      java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(connections);
+      try {
+        CountDownLatch go = new CountDownLatch(1);
+        List<java.util.concurrent.Future<HealthCheckResponse.ServingStatus>> first = new java.util.ArrayList<>();
+        for (ManagedChannel ch : channels) {
+          first.add(pool.submit(() -> {
+            go.await();
+            return HealthGrpc.newBlockingStub(ch).check(HealthCheckRequest.getDefaultInstance()).getStatus();
+          }));
+        }
+        go.countDown();
+        for (var f : first) {
+          assertThat(f.get(30, TimeUnit.SECONDS)).isEqualTo(HealthCheckResponse.ServingStatus.SERVING);
+        }
+        assertThat(fresh.server.grpcCreated()).isTrue();
+        for (int i = 0; i < connections; i++) {
+          CheckResponse r = ClientCalls.blockingUnaryCall(channels.get(i), CHECK, CallOptions.DEFAULT, req("lazy"));
+          // limit 3: the HTTP check took one.
+          assertThat(r.getAllowed()).isEqualTo(i < 2);
+        }
+        var rls = io.envoyproxy.envoy.service.ratelimit.v3.RateLimitServiceGrpc.newBlockingStub(channels.get(0))
+            .shouldRateLimit(io.envoyproxy.envoy.service.ratelimit.v3.RateLimitRequest.newBuilder().setDomain("none")
+                .addDescriptors(io.envoyproxy.envoy.extensions.common.ratelimit.v3.RateLimitDescriptor.newBuilder()
+                    .addEntries(io.envoyproxy.envoy.extensions.common.ratelimit.v3.RateLimitDescriptor.Entry
+                        .newBuilder().setKey("k").setValue("v")))
+                .build());
+        assertThat(rls.getOverallCode())
+            .isEqualTo(io.envoyproxy.envoy.service.ratelimit.v3.RateLimitResponse.Code.OK);
+      } finally {
+        pool.shutdownNow();
+        for (ManagedChannel ch : channels) {
+          ch.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        }
+      }
+    }
+  }
+
   @Test
   void httpStillWorksOnTheSamePort() {
     assertThat(server.get("/health/ready").status()).isEqualTo(200);

@@ -7,18 +7,17 @@ import ch.qos.logback.core.read.ListAppender;
 import com.fasterxml.jackson.databind.JsonNode;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
-import net.logstash.logback.encoder.LogstashEncoder;
 import org.slf4j.LoggerFactory;
 
 /**
  * What one logger logs while this is open, as events and as the JSON lines the production
- * encoder (Logstash's) makes of them.
+ * encoder (JsonLogEncoder, as in production) makes of them.
  */
 final class LogCapture implements AutoCloseable {
 
   private final Logger logger;
   private final ListAppender<ILoggingEvent> appender = new ListAppender<>();
-  private final LogstashEncoder encoder = new LogstashEncoder();
+  private final JsonLogEncoder encoder = new JsonLogEncoder();
 
   private LogCapture(String name) {
     LoggerContext context = (LoggerContext) LoggerFactory.getILoggerFactory();

@@ -106,7 +106,7 @@ class PolicyFileTest {
             limits: [{limit: 1, window: 1s, name: fast}, {algorithm: sliding_log, limit: 100, window: 1d}]
             overrides: [{identifier: "who ever", limit: 3, window: 500ms}]
         """);
-    String rendered = ConfigTree.JSON.writeValueAsString(PolicyFile.render(specs));
+    String rendered = ConfigTree.json().writeValueAsString(PolicyFile.render(specs));
     List<PolicyFile.PolicySpec> again = PolicyFile.parseDocument(ConfigTree.readJson(rendered.getBytes(StandardCharsets.UTF_8)));
     assertThat(again).extracting(PolicyFile.PolicySpec::policy)
         .isEqualTo(specs.stream().map(PolicyFile.PolicySpec::policy).toList());

@@ -1,7 +1,5 @@
 package io.viva.server.admin;
 
-import net.logstash.logback.marker.LogstashMarker;
-import net.logstash.logback.marker.Markers;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -23,13 +21,14 @@ enum LogAuditSink implements AuditSink {
 
   @Override
   public void record(Event e) {
-    LogstashMarker fields = Markers.append("audit_action", e.action())
-        .and(Markers.append("audit_principal", e.principal()))
-        .and(Markers.append("audit_target", e.target()))
-        .and(Markers.append("audit_at", e.at().toString()))
-        .and(Markers.append("request_id", e.requestId()))
-        .and(Markers.append("audit_source_ip", e.sourceIp()))
-        .and(Markers.append("audit_details", e.details()));
-    AUDIT.info(fields, "audit {} by {} on {}", e.action(), e.principal(), e.target());
+    AUDIT.atInfo()
+        .addKeyValue("audit_action", e.action())
+        .addKeyValue("audit_principal", e.principal())
+        .addKeyValue("audit_target", e.target())
+        .addKeyValue("audit_at", e.at().toString())
+        .addKeyValue("request_id", e.requestId())
+        .addKeyValue("audit_source_ip", e.sourceIp())
+        .addKeyValue("audit_details", e.details())
+        .log("audit {} by {} on {}", e.action(), e.principal(), e.target());
   }
 }

@@ -29,8 +29,7 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.TimeoutException;
-import net.logstash.logback.marker.LogstashMarker;
-import net.logstash.logback.marker.Markers;
+import org.slf4j.spi.LoggingEventBuilder;
 
 /**
  * One proxied request, from arrival to the end of its response, on its event loop:
@@ -866,27 +865,28 @@ final class ProxyCall {
       handler.gateway.metrics().route("unmatched").request(status);
     }
     if (AccessLog.enabled()) {
-      LogstashMarker extra = Markers.append("client_ip", clientIp != null ? clientIp : peer);
+      LoggingEventBuilder line = AccessLog.start(requestId, request.method().name(), path, routeLabel, status,
+          (System.nanoTime() - startNanos) / 1_000);
+      line.addKeyValue("client_ip", clientIp != null ? clientIp : peer);
       if (route != null) {
-        extra = extra.and(Markers.append("upstream", route.upstream.name));
+        line.addKeyValue("upstream", route.upstream.name);
       }
       if (upstreamNanos >= 0) {
-        extra = extra.and(Markers.append("upstream_latency_us", upstreamNanos / 1_000));
+        line.addKeyValue("upstream_latency_us", upstreamNanos / 1_000);
       }
       if (client != null) {
-        extra = extra.and(Markers.append("client", client.logId()));
+        line.addKeyValue("client", client.logId());
       }
       if (limitedBy >= 0) {
-        extra = extra.and(Markers.append("limited_by", GatewayMetrics.LIMITED_BY[limitedBy]));
+        line.addKeyValue("limited_by", GatewayMetrics.LIMITED_BY[limitedBy]);
       }
       if (queuedAtNanos > 0) {
-        extra = extra.and(Markers.append("queued_us", (System.nanoTime() - queuedAtNanos) / 1_000));
+        line.addKeyValue("queued_us", (System.nanoTime() - queuedAtNanos) / 1_000);
       }
       if (errorCode != null) {
-        extra = extra.and(Markers.append("error", errorCode));
+        line.addKeyValue("error", errorCode);
       }
-      AccessLog.write(requestId, request.method().name(), path, routeLabel, status,
-          (System.nanoTime() - startNanos) / 1_000, extra);
+      line.log(AccessLog.MESSAGE);
     }
   }
 
