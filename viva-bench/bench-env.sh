@@ -1,14 +1,16 @@
 # Sourced by the viva-bench/run-*.sh scripts: the repository root as the working directory, a
 # JDK 21+ (scripts/java-home.sh) and `java`; bench_build builds the server's fat jar and the
 # benchmarks jar and sets `jar`, `bench` and SERVER_JAVA_OPTS (the ./viva launcher's flags unless
-# set, even to "").
+# set, even to ""); SKIP_BUILD=1 reuses the jars already built.
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 source scripts/java-home.sh
 java="$JAVA_HOME/bin/java"
 
 bench_build() {
-  ./mvnw -q -pl viva-server,viva-bench -am package -DskipTests
+  if [[ -z ${SKIP_BUILD:-} ]]; then
+    ./mvnw -q -pl viva-server,viva-bench -am package -DskipTests
+  fi
   jar=viva-server/target/viva-server.jar
   bench=viva-bench/target/benchmarks.jar
   if [[ -z ${SERVER_JAVA_OPTS+x} ]]; then
