@@ -13,7 +13,6 @@ import java.lang.management.ManagementFactory;
 import java.lang.management.ThreadInfo;
 import java.net.URI;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -43,9 +42,9 @@ import javax.management.remote.JMXServiceURL;
  *
  * <p>CPU time per request still moves with what else runs (caches, frequency, the scheduler), if
  * much less than latency does. To compare two builds, give a second gateway ({@code --baseline}
- * and {@code --baseline-pid}, e.g. the previous jar in front of the same upstream): each round
- * measures both, one after the other, so that they see the same conditions. Bytes allocated do not
- * depend on the conditions.
+ * and {@code --baseline-pid}, e.g. the previous jar in front of the same upstream): both are sent
+ * their requests at the same time, each at {@code --rate}, so that they see the same conditions.
+ * Bytes allocated do not depend on the conditions.
  *
  * <pre>
  * viva-bench/run-gateway-cost.sh            # builds, starts EchoUpstream and the gateway, runs this
@@ -108,96 +107,86 @@ public final class GatewayCost {
     Vertx vertx = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(1).setWorkerPoolSize(1));
     try (Probe up = Probe.attach(upstreamPid); Probe gw = Probe.attach(gatewayPid);
         Probe base = baseline == null ? null : Probe.attach(baselinePid)) {
-      List<Target> targets = new ArrayList<>();
-      targets.add(new Target("direct to the upstream", new Sender(vertx, upstream, connections), null, up));
+      Sender direct = new Sender(vertx, upstream, connections);
+      List<Sender> through = new ArrayList<>(List.of(new Sender(vertx, gateway, connections)));
       if (base != null) {
-        targets.add(new Target("through the baseline gateway", new Sender(vertx, baseline, connections), base, up));
+        through.add(new Sender(vertx, baseline, connections));
       }
-      targets.add(new Target("through the gateway", new Sender(vertx, gateway, connections), gw, up));
       if (warmup > 0) {
-        for (Target t : targets) {
-          t.sender.send(warmup, rate * 2);
-        }
+        direct.send(warmup, rate * 2);
+        Sender.sendAll(through, warmup, rate * 2);
       }
+      Series directUpstream = new Series("direct to the upstream", "upstream");
+      Series gateway = new Series("through the gateway", "gateway");
+      Series before = new Series("through the baseline gateway", "gateway");
+      Series throughUpstream = new Series(base == null ? "through the gateway" : "through both gateways", "upstream");
       System.out.printf(Locale.ROOT, "%,d requests per run at %,d/s, %d connections; per request:%n%n%s%n",
           requests, rate, connections, HEADER);
       for (int round = 0; round < rounds; round++) {
-        // Direct first, then the gateways in turn, in the opposite order every other round (whoever
-        // runs right after whom sees slightly different caches).
-        targets.get(0).measure();
-        for (int i = 1; i < targets.size(); i++) {
-          targets.get(round % 2 == 0 ? i : targets.size() - i).measure();
+        Probe.Sample u0 = up.sample();
+        direct.send(requests, rate);
+        System.out.println(directUpstream.add(u0, up.sample(), requests));
+        // Both gateways at once, so that they see the same conditions (other processes come and go).
+        Probe.Sample g0 = gw.sample();
+        Probe.Sample b0 = base == null ? null : base.sample();
+        u0 = up.sample();
+        // Whichever is sent to first each millisecond is answered in a slightly different rhythm: take turns.
+        Sender.sendAll(round % 2 == 0 ? through : through.reversed(), requests, rate);
+        System.out.println(gateway.add(g0, gw.sample(), requests));
+        if (base != null) {
+          System.out.println(before.add(b0, base.sample(), requests));
         }
+        System.out.println(throughUpstream.add(u0, up.sample(), requests * through.size()));
       }
+      List<Series> all = base == null ? List.of(directUpstream, gateway, throughUpstream)
+          : List.of(directUpstream, before, gateway, throughUpstream);
       System.out.printf(Locale.ROOT, "%nmedians of %d rounds:%n%n%s%n", rounds, HEADER);
-      for (Target t : targets) {
-        t.summary(false).forEach(System.out::println);
-      }
+      all.forEach(x -> System.out.println(x.summary(false)));
       // Contention only ever adds CPU time: the least of the rounds is the best estimate of a quiet machine's.
       System.out.printf(Locale.ROOT, "%nleast of %d rounds:%n%n%s%n", rounds, HEADER);
-      for (Target t : targets) {
-        t.summary(true).forEach(System.out::println);
-        t.sender.close();
-      }
+      all.forEach(x -> System.out.println(x.summary(true)));
+      direct.close();
+      through.forEach(Sender::close);
     } finally {
       vertx.close().await();
     }
   }
 
-  /** One way of sending the requests, the processes it costs, and what each round measured there. */
-  private final class Target {
-    private final String label;
-    private final Sender sender;
-    private final Probe proxy;
-    private final Probe upstream;
-    private final Map<String, List<double[]>> rows = new LinkedHashMap<>();
+  /** What each round measured of one process for one way of sending the requests. */
+  private static final class Series {
+    private final String run;
+    private final String process;
+    private final List<double[]> rounds = new ArrayList<>();
 
-    Target(String label, Sender sender, Probe proxy, Probe upstream) {
-      this.label = label;
-      this.sender = sender;
-      this.proxy = proxy;
-      this.upstream = upstream;
+    Series(String run, String process) {
+      this.run = run;
+      this.process = process;
     }
 
-    /** One round: the requests, and what they cost the proxy (if any) and the upstream. */
-    void measure() throws InterruptedException {
-      Probe.Sample p0 = proxy == null ? null : proxy.sample();
-      Probe.Sample u0 = upstream.sample();
-      sender.send(requests, rate);
-      if (proxy != null) {
-        System.out.println(record("gateway", p0, proxy.sample()));
+    /** Records the difference between two samples over {@code n} requests; its row. */
+    String add(Probe.Sample before, Probe.Sample after, int n) {
+      double[] v = {(after.cpuNanos() - before.cpuNanos()) / (double) n / 1_000,
+          (after.loopCpuNanos() - before.loopCpuNanos()) / (double) n / 1_000,
+          (after.allocatedBytes() - before.allocatedBytes()) / (double) n, after.gcs() - before.gcs()};
+      rounds.add(v);
+      return row(v);
+    }
+
+    /** Each column's median over the rounds, or its least value. */
+    String summary(boolean least) {
+      double[] m = new double[4];
+      for (int i = 0; i < m.length; i++) {
+        int column = i;
+        double[] sorted = rounds.stream().mapToDouble(r -> r[column]).sorted().toArray();
+        int mid = sorted.length / 2;
+        m[i] = least ? sorted[0] : sorted.length % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
       }
-      System.out.println(record("upstream", u0, upstream.sample()));
+      return row(m);
     }
 
-    private String record(String process, Probe.Sample before, Probe.Sample after) {
-      double n = requests;
-      double[] v = {(after.cpuNanos() - before.cpuNanos()) / n / 1_000,
-          (after.loopCpuNanos() - before.loopCpuNanos()) / n / 1_000,
-          (after.allocatedBytes() - before.allocatedBytes()) / n, after.gcs() - before.gcs()};
-      rows.computeIfAbsent(process, k -> new ArrayList<>()).add(v);
-      return row(process, v);
-    }
-
-    /** One row per process: each column's median over the rounds, or its least value. */
-    List<String> summary(boolean least) {
-      List<String> out = new ArrayList<>();
-      rows.forEach((process, measured) -> {
-        double[] m = new double[4];
-        for (int i = 0; i < m.length; i++) {
-          int column = i;
-          double[] sorted = measured.stream().mapToDouble(r -> r[column]).sorted().toArray();
-          int mid = sorted.length / 2;
-          m[i] = least ? sorted[0] : sorted.length % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-        }
-        out.add(row(process, m));
-      });
-      return out;
-    }
-
-    private String row(String process, double[] v) {
-      return String.format(Locale.ROOT, "| %s | %s | %.1f | %.1f | %,.0f | %.0f |", label, process, v[0], v[1],
-          v[2], v[3]);
+    private String row(double[] v) {
+      return String.format(Locale.ROOT, "| %s | %s | %.1f | %.1f | %,.0f | %.0f |", run, process, v[0], v[1], v[2],
+          v[3]);
     }
   }
 
@@ -217,6 +206,20 @@ public final class GatewayCost {
 
     /** Sends {@code n} requests, {@code perSecond} of them a second, and waits for every answer. */
     void send(int n, int perSecond) throws InterruptedException {
+      sendAll(List.of(this), n, perSecond);
+    }
+
+    /** Each sender sends {@code n} requests at {@code perSecond}, all at the same time; waits for every answer. */
+    static void sendAll(List<Sender> senders, int n, int perSecond) throws InterruptedException {
+      List<Runnable> checks = new ArrayList<>();
+      for (Sender s : senders) {
+        checks.add(s.start(n, perSecond));
+      }
+      checks.forEach(Runnable::run);
+    }
+
+    /** Starts sending; the returned check waits for the answers and throws unless all were 200. */
+    private Runnable start(int n, int perSecond) {
       CountDownLatch done = new CountDownLatch(n);
       AtomicLong failures = new AtomicLong();
       AtomicLong sent = new AtomicLong();
@@ -235,12 +238,20 @@ public final class GatewayCost {
               });
         }
       });
-      boolean finished = done.await(n / Math.max(1, perSecond) + 60, TimeUnit.SECONDS);
-      vertx.cancelTimer(timer);
-      if (!finished || failures.get() > 0) {
-        throw new IllegalStateException(options.getURI() + ": " + failures.get() + " of " + n
-            + " requests failed or were not answered (expected: all 200)");
-      }
+      return () -> {
+        boolean finished;
+        try {
+          finished = done.await(n / Math.max(1, perSecond) + 60, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          finished = false;
+        }
+        vertx.cancelTimer(timer);
+        if (!finished || failures.get() > 0) {
+          throw new IllegalStateException(options.getURI() + " on port " + options.getPort() + ": " + failures.get()
+              + " of " + n + " requests failed or were not answered (expected: all 200)");
+        }
+      };
     }
 
     void close() {
