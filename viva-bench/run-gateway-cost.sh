@@ -7,13 +7,13 @@
 # the machine, so it may run on a shared box; the rate is modest on purpose.
 #
 # Usage:  viva-bench/run-gateway-cost.sh
-#         RATE=2000 REQUESTS=20000 WARMUP=60000 ROUNDS=5 viva-bench/run-gateway-cost.sh
+#         RATE=2000 REQUESTS=20000 WARMUP=100000 ROUNDS=5 viva-bench/run-gateway-cost.sh
 #         BASELINE_JAR=/tmp/viva-server-before.jar viva-bench/run-gateway-cost.sh
 #             # a second gateway from another build beside this one, measured in the same rounds
 #             # (e.g. git stash; ./mvnw -q -pl viva-server -am package -DskipTests; cp the jar; git stash pop)
 #         SERVER_JAVA_OPTS="$(./viva --print-java-opts) -XX:StartFlightRecording=filename=/tmp/gw.jfr" \
 #             viva-bench/run-gateway-cost.sh          # profile the gateway (jfr view hot-methods /tmp/gw.jfr)
-# Env: RATE (2000/s), REQUESTS (20000 per run), WARMUP (60000), ROUNDS (5), CONNECTIONS (8),
+# Env: RATE (2000/s), REQUESTS (20000 per run), WARMUP (100000), ROUNDS (5), CONNECTIONS (8),
 #      PORT (18280, the gateway), UPSTREAM_PORT (18281), MANAGEMENT_PORT (19290), BASELINE_JAR,
 #      BASELINE_PORT (18282), BASELINE_MANAGEMENT_PORT (19292), SERVER_JAVA_OPTS.
 set -euo pipefail
@@ -74,5 +74,5 @@ echo "server JVM flags: $SERVER_JAVA_OPTS"
 "$java" -cp "$bench" io.viva.bench.load.GatewayCost \
     --upstream "http://127.0.0.1:$UPSTREAM_PORT/api/items?id=1" --upstream-pid "$upstream" \
     --gateway "http://127.0.0.1:$PORT/api/items?id=1" --gateway-pid "$server" "${baseline[@]}" \
-    --rate "${RATE:-2000}" --requests "${REQUESTS:-20000}" --warmup "${WARMUP:-60000}" \
+    --rate "${RATE:-2000}" --requests "${REQUESTS:-20000}" --warmup "${WARMUP:-100000}" \
     --rounds "${ROUNDS:-5}" --connections "${CONNECTIONS:-8}"

@@ -26,9 +26,9 @@ import javax.management.remote.JMXServiceURL;
 
 /**
  * What one proxied request costs the gateway's process, in CPU time and heap allocation, beside
- * what the same request costs the upstream when called directly: numbers that do not depend on
- * how busy the machine's cores are (unlike throughput and latency, which {@code run-gateway.sh}
- * measures and which other processes on a shared box distort).
+ * what the same request costs the upstream when called directly: numbers that depend far less on
+ * how busy the machine's cores are than throughput and latency ({@code run-gateway.sh}), which
+ * other processes on a shared box distort; the bytes do not depend on it at all.
  *
  * <p>It attaches to the running gateway and upstream JVMs (by process id, through the JDK's
  * attach API and JMX), sends {@code --requests} GETs at a modest fixed rate ({@code --rate}, open
@@ -52,7 +52,7 @@ import javax.management.remote.JMXServiceURL;
  *     --upstream http://127.0.0.1:18181/api/items?id=1 --upstream-pid 1234 \
  *     --gateway http://127.0.0.1:18180/api/items?id=1 --gateway-pid 1235 \
  *     [--baseline http://127.0.0.1:18182/api/items?id=1 --baseline-pid 1236]
- *     [--rate 2000] [--requests 20000] [--warmup 60000] [--rounds 5] [--connections 8]
+ *     [--rate 2000] [--requests 20000] [--warmup 100000] [--rounds 5] [--connections 8]
  * </pre>
  */
 public final class GatewayCost {
@@ -81,7 +81,7 @@ public final class GatewayCost {
     this.baselinePid = baseline == null ? -1 : Long.parseLong(required(args, "baseline-pid"));
     this.rate = Integer.parseInt(args.getOrDefault("rate", "2000"));
     this.requests = Integer.parseInt(args.getOrDefault("requests", "20000"));
-    this.warmup = Integer.parseInt(args.getOrDefault("warmup", "60000"));
+    this.warmup = Integer.parseInt(args.getOrDefault("warmup", "100000"));
     this.rounds = Integer.parseInt(args.getOrDefault("rounds", "5"));
     this.connections = Integer.parseInt(args.getOrDefault("connections", "8"));
     if (rate <= 0 || requests <= 0 || warmup < 0 || rounds <= 0 || connections <= 0) {
