@@ -14,7 +14,7 @@ import io.vertx.core.http.HttpServerOptions;
  * java -cp viva-bench/target/benchmarks.jar io.viva.bench.load.EchoUpstream --port 18081 [--threads 1]
  * </pre>
  *
- * {@code viva-bench/run-gateway.sh} runs it beside the gateway.
+ * {@code viva-bench/run-gateway.sh} and {@code viva-bench/run-gateway-cost.sh} run it beside the gateway.
  */
 public final class EchoUpstream {
 

@@ -6,6 +6,7 @@ import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServerRequest;
 import java.util.Objects;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -30,6 +31,8 @@ public final class Gateway {
   private final GatewayMetrics metrics;
   private final ConcurrentHashMap<String, Boolean> warnedPolicies = new ConcurrentHashMap<>();
   private volatile Routing routing;
+  /** Sees each proxied call as it begins; null except in tests (see {@link #observeCalls}). */
+  private volatile Consumer<Object> callObserver;
 
   /**
    * A gateway over {@code config}.
@@ -66,7 +69,7 @@ public final class Gateway {
 
   /** Requests being proxied right now (all event loops). */
   public long inFlight() {
-    return metrics.inFlight.get();
+    return metrics.inFlight.sum();
   }
 
   /**
@@ -89,6 +92,21 @@ public final class Gateway {
 
   GatewayMetrics metrics() {
     return metrics;
+  }
+
+  /**
+   * Hands every call that begins from now on to {@code observer} (null: none), on its event loop.
+   * For tests that check what stays reachable after calls end.
+   */
+  void observeCalls(Consumer<Object> observer) {
+    callObserver = observer;
+  }
+
+  void observe(ProxyCall call) {
+    Consumer<Object> o = callObserver;
+    if (o != null) {
+      o.accept(call);
+    }
   }
 
   /** Logs once per configuration that a policy the gateway names does not exist (it is skipped). */

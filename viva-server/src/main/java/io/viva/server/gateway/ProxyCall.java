@@ -1,16 +1,17 @@
 package io.viva.server.gateway;
 
 import io.netty.channel.ConnectTimeoutException;
+import io.netty.handler.codec.http.HttpResponseStatus;
 import io.vertx.core.AsyncResult;
 import io.vertx.core.Context;
 import io.vertx.core.MultiMap;
+import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpServerResponse;
 import io.vertx.core.http.HttpVersion;
-import io.vertx.core.http.RequestOptions;
 import io.vertx.core.http.ServerWebSocket;
 import io.vertx.core.http.WebSocket;
 import io.vertx.core.http.WebSocketBase;
@@ -24,8 +25,9 @@ import io.viva.server.RequestId;
 import java.net.ConnectException;
 import java.net.NoRouteToHostException;
 import java.net.UnknownHostException;
-import java.util.ArrayList;
+import java.util.Iterator;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.TimeoutException;
@@ -62,12 +64,19 @@ final class ProxyCall {
   private static final int BY_KEY = 0;
   private static final int BY_ENDPOINT = 1;
   private static final int BY_IP = 2;
+  private static final int WAIT_NONE = 0;
+  private static final int WAIT_HEADERS = 1;
+  private static final int WAIT_BODY = 2;
 
   private final ProxyHandler handler;
   private final Routing routing;
   private final HttpServerRequest request;
   private final HttpServerResponse response;
   private final long startNanos;
+  /** HTTP/1.x without Content-Length (or 0) and Transfer-Encoding: the request has no body (RFC 9112 6.3). */
+  private final boolean bodyless;
+  /** Whether the request was paused at arrival (it may have a body, or may become a WebSocket). */
+  private final boolean paused;
   private String requestId;
   private Routing.Route route;
   private String path;
@@ -91,9 +100,14 @@ final class ProxyCall {
   private HttpClientRequest upstreamRequest;
   private long upstreamStartNanos;
   private long upstreamNanos = -1;
-  private long timerId = -1;
-  /** When the upstream's response last made progress (for the silence timeout while its body streams). */
+  /** What the route's timeout is watching now: nothing, the response headers, or the body's silences (WAIT_*). */
+  private int waitingFor = WAIT_NONE;
+  /** When the current wait began, or the upstream's body last made progress. */
   private long lastActivityNanos;
+  // Links of ProxyHandler's list of the calls it watches for timeouts (only while waitingFor != WAIT_NONE).
+  boolean watched;
+  ProxyCall prevWaiting;
+  ProxyCall nextWaiting;
   private boolean upstreamDone;
   private boolean responseStarted;
   private boolean finished;
@@ -101,6 +115,10 @@ final class ProxyCall {
   /** A client WebSocket upgraded before its upstream answered (subprotocol negotiation), else null. */
   private ServerWebSocket pendingDownstream;
   private String errorCode;
+  /** Bytes of the upstream's body relayed (or held) so far. */
+  private long relayed;
+  /** The piece completing a body of known length, held to go out with the end. */
+  private Buffer lastChunk;
 
   ProxyCall(ProxyHandler handler, Routing routing, HttpServerRequest request) {
     this.handler = handler;
@@ -108,10 +126,18 @@ final class ProxyCall {
     this.request = request;
     this.response = request.response();
     this.startNanos = System.nanoTime();
+    this.bodyless = request.version() != HttpVersion.HTTP_2 && !hasUnsizedBody()
+        && isZero(request.getHeader(HttpHeaders.CONTENT_LENGTH));
+    // A body must wait, unread, until the request is admitted (the limits may answer later, or never).
+    // Without one there is nothing to hold back; an upgrade is paused anyway, to be upgraded later.
+    this.paused = !bodyless || request.headers().contains(HttpHeaders.UPGRADE);
+    if (paused) {
+      request.pause();
+    }
   }
 
   void begin() {
-    handler.gateway.metrics().inFlight.incrementAndGet();
+    handler.gateway.metrics().inFlight.increment();
     requestId = RequestId.from(request.getHeader(X_REQUEST_ID));
     response.headers().set(X_REQUEST_ID, requestId);
     response.endHandler(v -> finish(false));
@@ -128,7 +154,7 @@ final class ProxyCall {
     }
     peer = request.remoteAddress() == null ? "unknown" : request.remoteAddress().hostAddress();
     clientIp = routing.clientIp(peer, request.getHeader(X_FORWARDED_FOR));
-    String key = routing.apiKeyHeader == null ? null : request.getHeader(routing.apiKeyHeader);
+    String key = routing.apiKeyHeaderName == null ? null : request.getHeader(routing.apiKeyHeaderName);
     if (key == null || key.isEmpty()) {
       checks();
       return;
@@ -167,7 +193,7 @@ final class ProxyCall {
   // ---- rate limits --------------------------------------------------------------------------
 
   private void checks() {
-    String identity = client != null ? client.id() : "ip:" + clientIp;
+    String identity = client != null ? client.id() : handler.ipIdentity(clientIp);
     Routing.Endpoint endpoint = routing.endpoint(request.method(), path);
     if (endpoint != null) {
       addCheck(endpoint.policy, endpoint.perClient ? endpoint.keyPrefix + "|" + identity : endpoint.keyPrefix,
@@ -215,14 +241,28 @@ final class ProxyCall {
     } catch (RuntimeException e) {
       decision = CompletableFuture.failedFuture(e);
     }
-    whenDone(decision, (d, error) -> {
-      if (error != null) {
-        fail(503, "unavailable", "rate limit store: unavailable (expected: retry shortly)");
-        return;
+    if (decision.isDone()) {
+      // The in-memory store answers at once: decide inline, without a callback object.
+      Decision d = null;
+      Throwable error = null;
+      try {
+        d = decision.join();
+      } catch (RuntimeException e) {
+        error = e;
       }
-      bound.record(d, System.nanoTime() - t0);
-      decided(i, bound, d);
-    });
+      checked(i, bound, t0, d, error);
+      return;
+    }
+    whenDone(decision, (d, error) -> checked(i, bound, t0, d, error));
+  }
+
+  private void checked(int i, PolicyLookup.Bound bound, long t0, Decision d, Throwable error) {
+    if (error != null) {
+      fail(503, "unavailable", "rate limit store: unavailable (expected: retry shortly)");
+      return;
+    }
+    bound.record(d, System.nanoTime() - t0);
+    decided(i, bound, d);
   }
 
   private void decided(int i, PolicyLookup.Bound bound, Decision d) {
@@ -299,28 +339,19 @@ final class ProxyCall {
       return;
     }
     breakerAcquired = true;
-    MultiMap headers = upstreamHeaders();
-    String uri = route.upstreamPath(path);
-    String query = request.query();
-    if (query != null) {
-      uri = uri + "?" + query;
-    }
+    String uri = route.upstreamUri(request.uri(), path, request.query());
     upstreamStartNanos = System.nanoTime();
     if (request.version() == HttpVersion.HTTP_1_1 && request.canUpgradeToWebSocket()) {
       startTimer();
+      MultiMap headers = HttpHeaders.headers();
+      copyRequestHeaders(headers);
       webSocket(up, uri, headers);
       return;
     }
-    RequestOptions options = new RequestOptions()
-        .setMethod(request.method())
-        .setHost(up.host)
-        .setPort(up.port)
-        .setSsl(up.ssl)
-        .setURI(uri)
-        .setHeaders(headers)
-        // Bounds the wait for a pooled connection when all max_connections are busy.
-        .setConnectTimeout(route.timeoutMillis);
-    handler.client(up).request(options).onComplete(this::connected);
+    ProxyHandler.UpstreamClient upstream = handler.client(up);
+    // The connect timeout bounds the wait for a pooled connection when all max_connections are busy.
+    // The headers are written straight into the upstream request once it exists (one copy, not two).
+    upstream.client.request(upstream.options(request.method(), uri, route.timeoutMillis)).onComplete(this::connected);
   }
 
   private void connected(AsyncResult<HttpClientRequest> ar) {
@@ -345,6 +376,8 @@ final class ProxyCall {
     }
     HttpClientRequest creq = ar.result();
     upstreamRequest = creq;
+    MultiMap headers = creq.headers();
+    copyRequestHeaders(headers);
     Routing.Upstream up = route.upstream;
     if (up.spec.preserveHost()) {
       HostAndPort authority = request.authority();
@@ -352,13 +385,25 @@ final class ProxyCall {
         creq.authority(authority);
       }
     }
-    if (!creq.headers().contains(HttpHeaders.CONTENT_LENGTH) && hasUnsizedBody()) {
+    if (!bodyless && hasUnsizedBody() && !headers.contains(HttpHeaders.CONTENT_LENGTH)) {
       creq.setChunked(true);
     }
     creq.response().onComplete(this::responded);
     String expect = request.getHeader(HttpHeaders.EXPECT);
     if (expect != null && expect.equalsIgnoreCase("100-continue") && request.version() != HttpVersion.HTTP_1_0) {
       response.writeContinue();
+    }
+    if (bodyless) {
+      // Head and end go up in one write, with no pipe to set up; resuming (if paused) lets the
+      // request's empty end through.
+      creq.end();
+      if (paused) {
+        request.resume();
+      }
+      if (!upstreamDone && !responseStarted) {
+        startTimer();
+      }
+      return;
     }
     request.pipe().endOnFailure(false).to(creq).onComplete(sent -> {
       if (sent.failed()) {
@@ -373,33 +418,39 @@ final class ProxyCall {
     });
   }
 
-  /** Breaks the exchange when the upstream's body has been silent for the route's timeout. */
-  private void armIdleTimer(long delayMillis) {
-    timerId = handler.vertx.setTimer(Math.max(1, delayMillis), id -> {
-      timerId = -1;
-      if (upstreamDone) {
-        return;
-      }
-      long silentMillis = (System.nanoTime() - lastActivityNanos) / 1_000_000;
-      if (silentMillis < route.timeoutMillis) {
-        armIdleTimer(route.timeoutMillis - silentMillis);
-        return;
-      }
-      upstreamDone = true;
-      route.upstream.meters.resets.increment();
-      errorCode = "upstream_timeout";
-      upstreamRequest.reset();
-      if (!response.ended() && !response.closed()) {
-        response.reset();
-      }
-    });
+  /** The route's timeout starts: for the response headers, from now. */
+  private void startTimer() {
+    waitFor(WAIT_HEADERS);
   }
 
-  private void startTimer() {
-    timerId = handler.vertx.setTimer(route.timeoutMillis, id -> {
-      timerId = -1;
+  private void waitFor(int what) {
+    waitingFor = what;
+    lastActivityNanos = System.nanoTime();
+    handler.watch(this, route.timeoutMillis);
+  }
+
+  /** ProxyHandler's sweep: ends the exchange if the current wait has lasted the route's timeout. */
+  void checkTimeout(long nowNanos) {
+    if (nowNanos - lastActivityNanos < route.timeoutNanos) {
+      return;
+    }
+    int what = waitingFor;
+    cancelTimer();
+    if (upstreamDone) {
+      return;
+    }
+    if (what == WAIT_HEADERS) {
       timedOut();
-    });
+      return;
+    }
+    // The upstream's body has been silent for the route's timeout: break the client's response.
+    upstreamDone = true;
+    route.upstream.meters.resets.increment();
+    errorCode = "upstream_timeout";
+    upstreamRequest.reset();
+    if (!response.ended() && !response.closed()) {
+      response.reset();
+    }
   }
 
   /** Whether the request has a body of unknown length (chunked, or HTTP/2 without Content-Length). */
@@ -421,12 +472,6 @@ final class ProxyCall {
     }
     cancelTimer();
     HttpClientResponse cresp = ar.result();
-    // From here the route's timeout is the longest silence while the body streams.
-    // Our own timer rather than HttpClientRequest.idleTimeout: set once the response has begun, Vert.x
-    // 5.0's idle timer outlives the exchange and kept every call's objects for the whole timeout
-    // (a 30 s backlog of requests on the heap under load).
-    lastActivityNanos = System.nanoTime();
-    armIdleTimer(route.timeoutMillis);
     Routing.Upstream up = route.upstream;
     upstreamNanos = System.nanoTime() - upstreamStartNanos;
     up.meters.latency(upstreamNanos);
@@ -436,10 +481,19 @@ final class ProxyCall {
       upstreamRequest.reset();
       return;
     }
+    // From here the route's timeout is the longest silence while the body streams. Watched by the
+    // handler's sweep, not HttpClientRequest.idleTimeout: set once the response has begun, Vert.x
+    // 5.0's idle timer outlives the exchange and kept every call's objects for the whole timeout
+    // (a 30 s backlog of requests on the heap under load).
+    waitFor(WAIT_BODY);
     responseStarted = true;
-    response.setStatusCode(cresp.statusCode());
+    int status = cresp.statusCode();
+    response.setStatusCode(status);
     String message = cresp.statusMessage();
-    if (message != null && request.version() != HttpVersion.HTTP_2) {
+    // The standard reason phrase is what setStatusCode already gives; only another one is set (its
+    // own status object per response).
+    if (message != null && request.version() != HttpVersion.HTTP_2
+        && !message.equals(HttpResponseStatus.valueOf(status).reasonPhrase())) {
       response.setStatusMessage(message);
     }
     MultiMap out = response.headers();
@@ -451,13 +505,20 @@ final class ProxyCall {
         out.add(name, e.getValue());
       }
     }
-    int status = cresp.statusCode();
     boolean bodyless = request.method() == io.vertx.core.http.HttpMethod.HEAD || status == 204 || status == 304
         || status < 200;
-    if (!bodyless && request.version() != HttpVersion.HTTP_2 && !in.contains(HttpHeaders.CONTENT_LENGTH)) {
-      response.setChunked(true);
+    long length = -1;
+    if (!bodyless) {
+      String declared = in.get(HttpHeaders.CONTENT_LENGTH);
+      if (declared == null) {
+        if (request.version() != HttpVersion.HTTP_2) {
+          response.setChunked(true);
+        }
+      } else {
+        length = parseLong(declared);
+      }
     }
-    relayBody(cresp, up);
+    relayBody(cresp, up, length);
   }
 
   /**
@@ -465,8 +526,12 @@ final class ProxyCall {
    * client's write queue is full). Written out rather than with {@code pipe()} so that a failure
    * is known to be the client's (it left: release the upstream connection) or the upstream's
    * (reset or idle timeout: break the client's response rather than end it short).
+   *
+   * <p>With a {@code Content-Length} ({@code length} &ge; 0), the piece that completes the body is
+   * held back and sent with the end, which the upstream's connection delivers right after it: one
+   * write of the response instead of two (for a small response, head, body and end at once).
    */
-  private void relayBody(HttpClientResponse cresp, Routing.Upstream up) {
+  private void relayBody(HttpClientResponse cresp, Routing.Upstream up, long length) {
     response.exceptionHandler(e -> {
       cancelTimer();
       if (!upstreamDone) {
@@ -490,6 +555,11 @@ final class ProxyCall {
         return;
       }
       lastActivityNanos = System.nanoTime();
+      relayed += chunk.length();
+      if (relayed == length) {
+        lastChunk = chunk;
+        return;
+      }
       response.write(chunk);
       if (response.writeQueueFull()) {
         cresp.pause();
@@ -503,7 +573,13 @@ final class ProxyCall {
       cancelTimer();
       if (!upstreamDone) {
         upstreamDone = true;
-        response.end();
+        Buffer last = lastChunk;
+        lastChunk = null;
+        if (last != null) {
+          response.end(last);
+        } else {
+          response.end();
+        }
       }
     });
   }
@@ -569,10 +645,11 @@ final class ProxyCall {
     }
   }
 
+  /** The route's timeout stops watching this call (the wait is over). */
   private void cancelTimer() {
-    if (timerId >= 0) {
-      handler.vertx.cancelTimer(timerId);
-      timerId = -1;
+    if (waitingFor != WAIT_NONE) {
+      waitingFor = WAIT_NONE;
+      handler.unwatch(this);
     }
   }
 
@@ -721,59 +798,66 @@ final class ProxyCall {
 
   // ---- headers --------------------------------------------------------------------------------
 
-  /** The request headers to send upstream: the client's minus hop-by-hop ones, plus the forwarding ones. */
-  private MultiMap upstreamHeaders() {
+  /** Adds the request headers to send upstream to {@code out}: the client's minus hop-by-hop ones, plus the forwarding ones. */
+  private void copyRequestHeaders(MultiMap out) {
     MultiMap in = request.headers();
-    MultiMap out = HttpHeaders.headers();
     boolean trusted = routing.trusts(peer);
     String connection = in.get(HttpHeaders.CONNECTION);
-    for (var e : in) {
-      String name = e.getKey();
-      if (isHopByHop(name) || listedIn(connection, name) || skippedUpstream(name, trusted)) {
-        continue;
+    if (in instanceof io.netty.handler.codec.http.HttpHeaders parsed) {
+      // HTTP/1.x: the parsed entries themselves, names as parsed (no per-entry wrapper or String copy).
+      Iterator<Map.Entry<CharSequence, CharSequence>> it = parsed.iteratorCharSequence();
+      while (it.hasNext()) {
+        Map.Entry<CharSequence, CharSequence> e = it.next();
+        CharSequence name = e.getKey();
+        if (!isHopByHop(name) && !listedIn(connection, name) && !skippedUpstream(name)) {
+          out.add(name, e.getValue());
+        }
       }
-      out.add(name, e.getValue());
+    } else {
+      in.forEach((name, value) -> {
+        if (!isHopByHop(name) && !listedIn(connection, name) && !skippedUpstream(name)) {
+          out.add(name, value);
+        }
+      });
     }
-    String host = hostOf(request);
+    // None of these came through the loop above (skippedUpstream): add, not set.
+    String host = handler.hostOf(request.authority());
     String scheme = request.scheme() == null ? "http" : request.scheme();
     String xff = trusted ? in.get(X_FORWARDED_FOR) : null;
-    out.set(X_FORWARDED_FOR, xff == null || xff.isBlank() ? peer : xff + ", " + peer);
+    out.add(X_FORWARDED_FOR, xff == null || xff.isBlank() ? peer : xff + ", " + peer);
     String proto = trusted ? in.get(X_FORWARDED_PROTO) : null;
-    out.set(X_FORWARDED_PROTO, proto != null ? proto : scheme);
+    out.add(X_FORWARDED_PROTO, proto != null ? proto : scheme);
     String fwdHost = trusted ? in.get(X_FORWARDED_HOST) : null;
     if (fwdHost != null || host != null) {
-      out.set(X_FORWARDED_HOST, fwdHost != null ? fwdHost : host);
+      out.add(X_FORWARDED_HOST, fwdHost != null ? fwdHost : host);
     }
     String forwarded = trusted ? in.get(FORWARDED) : null;
-    StringBuilder f = new StringBuilder(64);
-    if (forwarded != null && !forwarded.isBlank()) {
-      f.append(forwarded).append(", ");
-    }
-    f.append("for=").append(node(peer));
-    if (host != null) {
-      f.append(";host=\"").append(host.replace("\\", "").replace("\"", "")).append('"');
-    }
-    f.append(";proto=").append(scheme);
-    out.set(FORWARDED, f.toString());
-    out.set(X_REQUEST_ID, requestId);
-    return out;
+    String ours = handler.forwarded(peer, host, scheme);
+    out.add(FORWARDED, forwarded != null && !forwarded.isBlank() ? forwarded + ", " + ours : ours);
+    out.add(X_REQUEST_ID, requestId);
   }
 
-  /** Headers never forwarded as received: Host (set by the client), Expect (answered here), spoofable forwarding ones. */
-  private static boolean skippedUpstream(String name, boolean trusted) {
-    if (name.equalsIgnoreCase("host") || name.equalsIgnoreCase("expect") || name.equalsIgnoreCase("x-request-id")) {
-      return true;
+  /**
+   * Headers never forwarded as received: Host (set by the client), Expect (answered here), and the
+   * forwarding ones, which copyRequestHeaders writes itself (keeping a trusted proxy's values).
+   */
+  static boolean skippedUpstream(CharSequence name) {
+    int n = name.length();
+    switch (n) {
+      case 4:
+        return equalsIgnoreCase(name, "host");
+      case 6:
+        return equalsIgnoreCase(name, "expect");
+      case 9:
+        return equalsIgnoreCase(name, "forwarded");
+      default:
+        return n >= 12 && (regionEqualsIgnoreCase(name, 0, 12, "x-forwarded-") || equalsIgnoreCase(name, "x-request-id"));
     }
-    if (name.length() >= 9 && (name.regionMatches(true, 0, "x-forwarded-", 0, 12)
-        || name.equalsIgnoreCase("forwarded"))) {
-      return true;  // rewritten in upstreamHeaders (kept from trusted proxies only)
-    }
-    return false;
   }
 
-  static boolean isHopByHop(String name) {
+  static boolean isHopByHop(CharSequence name) {
     for (String h : HOP_BY_HOP) {
-      if (h.length() == name.length() && h.equalsIgnoreCase(name)) {
+      if (h.length() == name.length() && equalsIgnoreCase(name, h)) {
         return true;
       }
     }
@@ -781,7 +865,7 @@ final class ProxyCall {
   }
 
   /** Whether {@code name} is one of the comma-separated tokens of a Connection header (RFC 9110 7.6.1). */
-  static boolean listedIn(String connection, String name) {
+  static boolean listedIn(String connection, CharSequence name) {
     if (connection == null) {
       return false;
     }
@@ -798,7 +882,7 @@ final class ProxyCall {
       while (e > s && connection.charAt(e - 1) == ' ') {
         e--;
       }
-      if (e - s == name.length() && connection.regionMatches(true, s, name, 0, name.length())) {
+      if (e - s == name.length() && regionEqualsIgnoreCase(connection, s, e, name)) {
         return true;
       }
       start = end + 1;
@@ -806,17 +890,30 @@ final class ProxyCall {
     return false;
   }
 
-  private static String hostOf(HttpServerRequest request) {
-    HostAndPort a = request.authority();
-    if (a == null) {
-      return null;
-    }
-    return a.port() >= 0 ? a.host() + ":" + a.port() : a.host();
+  /** ASCII case-insensitive equality (header names are ASCII). */
+  private static boolean equalsIgnoreCase(CharSequence a, CharSequence b) {
+    return a.length() == b.length() && regionEqualsIgnoreCase(a, 0, a.length(), b);
   }
 
-  /** A Forwarded {@code for=} node: IPv6 quoted in brackets (RFC 7239). */
-  private static String node(String ip) {
-    return ip.indexOf(':') >= 0 ? "\"[" + ip + "]\"" : ip;
+  /** Whether {@code a[from, to)} equals the first {@code to - from} characters of {@code b}, ignoring ASCII case. */
+  private static boolean regionEqualsIgnoreCase(CharSequence a, int from, int to, CharSequence b) {
+    for (int i = from; i < to; i++) {
+      char x = a.charAt(i);
+      char y = b.charAt(i - from);
+      if (x != y && lower(x) != lower(y)) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  private static char lower(char c) {
+    return c >= 'A' && c <= 'Z' ? (char) (c + 32) : c;
+  }
+
+  /** Whether a Content-Length value is absent or zero. */
+  private static boolean isZero(String contentLength) {
+    return contentLength == null || contentLength.equals("0");
   }
 
   // ---- answers and bookkeeping -------------------------------------------------------------
@@ -856,7 +953,9 @@ final class ProxyCall {
       return;
     }
     finished = true;
-    handler.gateway.metrics().inFlight.decrementAndGet();
+    // Nothing is left to time out once the client's exchange is over (WebSocket relays have no timeout).
+    cancelTimer();
+    handler.gateway.metrics().inFlight.decrement();
     int status = webSocketOpen ? 101 : clientLeft && !response.ended() ? 499 : response.getStatusCode();
     String routeLabel = route == null ? "unmatched" : route.prefix;
     if (route != null) {

@@ -1,6 +1,7 @@
 package io.viva.server.gateway;
 
 import io.vertx.core.http.HttpMethod;
+import io.vertx.core.net.SocketAddress;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
@@ -21,6 +22,8 @@ final class Routing {
   final Endpoint[] endpoints;
   final IpNetworks trusted;
   final String apiKeyHeader;
+  /** {@link #apiKeyHeader} with its hash computed once, for the per-request lookup; null without one. */
+  final CharSequence apiKeyHeaderName;
   final ClientResolver resolver;
   final String ipPolicy;
   final long maxWaitNanos;
@@ -33,6 +36,7 @@ final class Routing {
     final boolean endsWithSlash;
     final Upstream upstream;
     final long timeoutMillis;
+    final long timeoutNanos;
     final boolean strip;
     final GatewayMetrics.RouteMeters meters;
 
@@ -41,6 +45,7 @@ final class Routing {
       this.endsWithSlash = prefix.endsWith("/");
       this.upstream = upstream;
       this.timeoutMillis = Math.max(1, r.timeout().toMillis());
+      this.timeoutNanos = TimeUnit.MILLISECONDS.toNanos(timeoutMillis);
       this.strip = r.stripPrefix();
       this.meters = meters;
     }
@@ -51,6 +56,18 @@ final class Routing {
         return false;
       }
       return endsWithSlash || path.length() == prefix.length() || path.charAt(prefix.length()) == '/';
+    }
+
+    /**
+     * The request target to send upstream: {@link #upstreamPath} and the query string. When the path
+     * is forwarded unchanged that is the client's own target ({@code rawUri}, origin-form), as is.
+     */
+    String upstreamUri(String rawUri, String path, String query) {
+      if (!strip && upstream.basePath.isEmpty() && rawUri != null && !rawUri.isEmpty() && rawUri.charAt(0) == '/') {
+        return rawUri;
+      }
+      String p = upstreamPath(path);
+      return query == null ? p : p + "?" + query;
     }
 
     /** The path to send upstream: the upstream's base path, then the path (without the prefix when stripping). */
@@ -75,6 +92,8 @@ final class Routing {
     final int port;
     final boolean ssl;
     final String basePath;
+    /** Where to connect, built once: the pool resolves the host when it opens a connection, never per request. */
+    final SocketAddress address;
     final CircuitBreaker breaker;
     final GatewayMetrics.UpstreamMeters meters;
 
@@ -86,6 +105,7 @@ final class Routing {
       this.port = spec.url().getPort() > 0 ? spec.url().getPort() : ssl ? 443 : 80;
       String p = spec.url().getRawPath();
       this.basePath = p == null || p.equals("/") ? "" : p.endsWith("/") ? p.substring(0, p.length() - 1) : p;
+      this.address = SocketAddress.inetSocketAddress(port, host);
       this.breaker = breaker;
       this.meters = meters;
     }
@@ -143,6 +163,7 @@ final class Routing {
     }
     this.trusted = IpNetworks.parse(config.trustedProxies());
     this.apiKeyHeader = config.apiKey().header();
+    this.apiKeyHeaderName = apiKeyHeader == null ? null : io.vertx.core.http.HttpHeaders.createOptimized(apiKeyHeader);
     this.resolver = resolver;
     this.ipPolicy = config.ipPolicy();
     this.maxWaitNanos = config.queue() == null ? 0 : config.queue().maxWait().toNanos();

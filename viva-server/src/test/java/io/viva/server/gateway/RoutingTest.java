@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import io.netty.util.AsciiString;
 import io.vertx.core.http.HttpMethod;
 import java.net.URI;
 import java.time.Duration;
@@ -117,6 +118,35 @@ class RoutingTest {
     assertThat(ProxyCall.isHopByHop("Transfer-Encoding")).isTrue();
     assertThat(ProxyCall.isHopByHop("TE")).isTrue();
     assertThat(ProxyCall.isHopByHop("Content-Length")).isFalse();
+    // Names as the server parsed them (AsciiString), compared without case.
+    assertThat(ProxyCall.isHopByHop(AsciiString.of("keep-ALIVE"))).isTrue();
+    assertThat(ProxyCall.listedIn("close, x-drop", AsciiString.of("X-Drop"))).isTrue();
+  }
+
+  @Test
+  void headersTheGatewayWritesItselfAreNotCopied() {
+    for (String name : new String[] {"Host", "expect", "X-Request-ID", "Forwarded", "X-Forwarded-For",
+        "x-forwarded-proto", "X-FORWARDED-HOST", "X-Forwarded-Anything"}) {
+      assertThat(ProxyCall.skippedUpstream(name)).as(name).isTrue();
+      assertThat(ProxyCall.skippedUpstream(AsciiString.of(name))).as(name).isTrue();
+    }
+    for (String name : new String[] {"Hos", "Hosts", "Accept", "X-Request", "X-Forwarded", "Forwardedx", "Content-Type"}) {
+      assertThat(ProxyCall.skippedUpstream(name)).as(name).isFalse();
+    }
+  }
+
+  @Test
+  void theClientsRequestTargetGoesUpstreamAsIsUnlessThePathChanges() {
+    Routing r = routing(List.of(new GatewayConfig.Route("/", "b", Duration.ofSeconds(1), false),
+        new GatewayConfig.Route("/api", "b", Duration.ofSeconds(1), true),
+        new GatewayConfig.Route("/based", "a", Duration.ofSeconds(1), false)), List.of(), List.of());
+    String raw = "/x/y?a=%20b&c";
+    assertThat(r.route("/x/y").upstreamUri(raw, "/x/y", "a=%20b&c")).isSameAs(raw);
+    assertThat(r.route("/x").upstreamUri("/x", "/x", null)).isEqualTo("/x");
+    assertThat(r.route("/api/u").upstreamUri("/api/u?q=1", "/api/u", "q=1")).isEqualTo("/u?q=1");
+    assertThat(r.route("/based/u").upstreamUri("/based/u?", "/based/u", "")).isEqualTo("/base/based/u?");
+    // An absolute-form target is rebuilt from its path and query.
+    assertThat(r.route("/x").upstreamUri("http://h/x?q=1", "/x", "q=1")).isEqualTo("/x?q=1");
   }
 
   @Test
