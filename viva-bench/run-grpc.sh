@@ -6,13 +6,17 @@
 #   2. gRPC viva.v1 Check, unary;
 #   3. gRPC viva.v1 CheckStream: streams with several messages in flight, BATCH checks each;
 #   4. gRPC Envoy RLS v3 ShouldRateLimit, unary, one descriptor (as Envoy sends);
-#   5. gRPC CheckStream with one check per message (the per-message cost).
+#   5. gRPC CheckStream with one check per message (the per-message cost);
+#   6. with FULL=1 (the server, for every run, in full mode: embedded H2, API_KEYS keys on a tier whose limit never
+#      binds): HTTP POST /api/v1/rate-limit/check, then gRPC KeyService/VerifyKey (unary, round robin
+#      over the keys) closed loop, and open loop at half of its max rate.
 #
 # Usage:  viva-bench/run-grpc.sh                                    (JVM flags: the ./viva launcher's)
 #         DURATION=3s WARMUP=1s viva-bench/run-grpc.sh              (a smoke run)
+#         FULL=1 viva-bench/run-grpc.sh                             (adds the VerifyKey rows)
 # Env: DURATION (10s), WARMUP (5s), CONNECTIONS (64, HTTP), GRPC_CONNECTIONS (2), DEPTH (32, unary calls
 #      in flight per connection), STREAMS (4), STREAM_DEPTH (8, messages in flight per stream),
-#      BATCH (100, checks per stream message), PORT (18090).
+#      BATCH (100, checks per stream message), PORT (18090), FULL (0), API_KEYS (100, full mode).
 set -euo pipefail
 source "$(dirname "$0")/bench-env.sh"
 
@@ -25,6 +29,8 @@ STREAMS=${STREAMS:-4}
 STREAM_DEPTH=${STREAM_DEPTH:-8}
 BATCH=${BATCH:-100}
 PORT=${PORT:-18090}
+FULL=${FULL:-0}
+API_KEYS=${API_KEYS:-100}
 
 bench_build
 
@@ -47,10 +53,22 @@ descriptors:
       unit: second
       requests_per_unit: 1000000000
 YAML
+full_env=()
+admin_token="bench-$(date +%s%N)"
+if [[ $FULL == 1 ]]; then
+  full_env=(MODE=full DATA_DIR="$dir/data" ADMIN_TOKEN="$admin_token")
+  # One tier whose limit never binds: the runs measure verification + rate limiting, not denials.
+  cat >> "$dir/viva.yaml" <<'YAML'
+tiers:
+  - name: bench
+    monthly_quota: unlimited
+    limits: [{algorithm: token_bucket, limit: 1000000000, window: 1s}]
+YAML
+fi
 
 # shellcheck disable=SC2086
-SERVER_PORT=$PORT ACCESS_LOG=false LOG_LEVEL=warn "$java" $SERVER_JAVA_OPTS -jar "$jar" serve --config "$dir/viva.yaml" \
-    > /tmp/viva-grpc-server.log 2>&1 &
+env "${full_env[@]}" SERVER_PORT=$PORT ACCESS_LOG=false LOG_LEVEL=warn \
+    "$java" $SERVER_JAVA_OPTS -jar "$jar" serve --config "$dir/viva.yaml" > /tmp/viva-grpc-server.log 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$dir"' EXIT
 for _ in $(seq 100); do
@@ -77,3 +95,26 @@ grpc --mode unary --depth "$DEPTH" --label "gRPC Check (unary), again"
 grpc --mode stream --streams "$STREAMS" --depth "$STREAM_DEPTH" --batch "$BATCH" --label "gRPC CheckStream ($BATCH checks/msg)"
 grpc --mode envoy --depth "$DEPTH" --label "gRPC Envoy ShouldRateLimit (unary)"
 grpc --mode stream --streams "$STREAMS" --depth 64 --batch 1 --label "gRPC CheckStream (1 check/msg)"
+if [[ $FULL == 1 ]]; then
+  keys_file="$dir/keys.txt"
+  for i in $(seq "$API_KEYS"); do
+    # The answer has no trailing newline: add one per key.
+    { curl -sf -X POST "http://127.0.0.1:$PORT/api/v1/keys" -H "Authorization: Bearer $admin_token" \
+        -d "{\"name\":\"bench $i\",\"tier\":\"bench\",\"owner_id\":\"bench\"}" \
+      | sed -n 's/.*"key":"\(viva_live_[0-9A-Za-z]*\)".*/\1/p'; echo; } >> "$keys_file"
+  done
+  [[ $(wc -l < "$keys_file") -eq $API_KEYS ]] || { echo "could not create $API_KEYS keys" >&2; exit 1; }
+  "$java" --sun-misc-unsafe-memory-access=allow -cp "$bench" io.viva.bench.load.LoadGenerator \
+      --url "http://127.0.0.1:$PORT/api/v1/rate-limit/check" --method POST --api-keys "$keys_file" \
+      --duration "$DURATION" --warmup "$WARMUP" --connections "$CONNECTIONS" \
+      --label "HTTP POST /api/v1/rate-limit/check ($API_KEYS keys)" 2>/dev/null
+  verify_row=$(grpc --mode verify --api-keys "$keys_file" --depth "$DEPTH" \
+      --label "gRPC VerifyKey (unary, $API_KEYS keys)")
+  echo "$verify_row"
+  vmax=$(echo "$verify_row" | awk -F'|' '{gsub(/[ ,]/, "", $4); print int($4)}')
+  if (( vmax > 1 )); then
+    grpc --mode verify --api-keys "$keys_file" --rate "$(( vmax / 2 ))" --label "gRPC VerifyKey at half max"
+  else
+    echo "gRPC VerifyKey: no throughput to halve ($verify_row)" >&2
+  fi
+fi

@@ -5,6 +5,7 @@ import com.github.benmanes.caffeine.cache.Caffeine;
 import io.micrometer.core.instrument.Counter;
 import io.viva.core.Clock;
 import io.viva.core.LimitStore;
+import io.viva.core.Policy;
 import io.viva.platform.Actor;
 import io.viva.platform.AdminToken;
 import io.viva.platform.ApiKey;
@@ -45,6 +46,9 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -79,6 +83,10 @@ final class FullMode implements AutoCloseable {
   private final ScheduledExecutorService health;
   private final Map<Verification.Code, Counter> outcomes = new EnumMap<>(Verification.Code.class);
   private final Counter anonymous;
+  /** RateLimit-Policy values by policy name; checked by identity, so a reloaded policy gets a fresh value. */
+  private final ConcurrentHashMap<String, PolicyHeader> policyHeaders = new ConcurrentHashMap<>();
+
+  private record PolicyHeader(Policy policy, String value) {}
 
   private final Clock clock;
   /** Usage counting, quotas and billing (issue 7); see docs/full-mode.md#usage. */
@@ -212,6 +220,69 @@ final class FullMode implements AutoCloseable {
   /** The clock of expiry and rotation grace. */
   Clock clock() {
     return clock;
+  }
+
+  /**
+   * The verified check of one request, shared by {@code POST /api/v1/rate-limit/check} and gRPC
+   * {@code viva.v1.KeyService/VerifyKey}, so both count and refuse alike: verifies {@code secret}
+   * (null: no key, rate limited under the anonymous tier by {@code client}, the caller's address)
+   * for {@code cost} permits, and counts the outcome ({@link #count}) once it is known.
+   *
+   * <p>Completes with the verification, or exceptionally with an {@link ApiError}: 400 for a cost
+   * above the capacity of the policy that applies (known only once the key is), 503 {@code
+   * database_unavailable} when the key is not cached here and the database cannot answer. A cached
+   * key completes at once, without an extra stage.
+   */
+  CompletableFuture<Verification> verify(String secret, String client, long cost) {
+    CompletableFuture<Verification> f;
+    try {
+      f = secret == null ? verifier.verifyAnonymous(client == null ? "unknown" : client, cost)
+          : verifier.verify(secret.trim(), cost);
+    } catch (IllegalArgumentException e) {
+      throw badCost(e);
+    }
+    if (f.isDone() && !f.isCompletedExceptionally()) {
+      count(f.join(), secret == null);
+      return f;
+    }
+    return f.handle((v, error) -> {
+      if (error == null) {
+        count(v, secret == null);
+        return v;
+      }
+      Throwable cause = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
+      if (cause instanceof IllegalArgumentException e) {
+        throw badCost(e);
+      }
+      databaseFailed();
+      throw new ApiError(503, "database_unavailable", "the key is not cached and the key database is unreachable"
+          + " (retry later)", "Retry-After", "5", false);
+    });
+  }
+
+  /**
+   * The engine's refusal of a cost above the capacity of the key's policy ({@code Policy.checkCost}:
+   * the message names the cost, the capacity and the policy, a key id at most): a bad request, as
+   * on {@code /v1/check}, not a failure of the server.
+   */
+  private static ApiError badCost(IllegalArgumentException e) {
+    return ApiError.invalid(e.getMessage());
+  }
+
+  /**
+   * The {@code RateLimit-Policy} value of {@code policy} (cached), as the verified check over HTTP,
+   * over gRPC and in the gateway ({@link PlatformKeys}) report it.
+   */
+  String policyHeader(Policy policy) {
+    PolicyHeader h = policyHeaders.get(policy.name());
+    if (h == null || h.policy() != policy) {
+      if (policyHeaders.size() > 100_000) {
+        policyHeaders.clear(); // per-key policies of keys long gone; rebuilt on demand
+      }
+      h = new PolicyHeader(policy, PolicyRegistry.policyHeader(policy));
+      policyHeaders.put(policy.name(), h);
+    }
+    return h.value();
   }
 
   /** Counts one verification (metrics, and usage per key). */

@@ -6,6 +6,7 @@ import io.envoyproxy.envoy.service.ratelimit.v3.RlsProto;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
+import io.vertx.core.net.SocketAddress;
 import io.vertx.grpc.common.GrpcMessageDecoder;
 import io.vertx.grpc.common.GrpcMessageEncoder;
 import io.vertx.grpc.common.GrpcStatus;
@@ -22,8 +23,12 @@ import io.viva.api.v1.CheckBatchRequest;
 import io.viva.api.v1.CheckBatchResponse;
 import io.viva.api.v1.CheckRequest;
 import io.viva.api.v1.CheckResponse;
+import io.viva.api.v1.VerifyKeyRequest;
+import io.viva.api.v1.VerifyKeyResponse;
 import io.viva.api.v1.VivaProto;
 import io.viva.core.Decision;
+import io.viva.platform.ApiKey;
+import io.viva.platform.Verification;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
@@ -33,7 +38,9 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The gRPC services on the API port: {@code viva.v1.RateLimiter} (Check, CheckBatch, CheckStream:
- * the checks of {@link CheckApi}, same validation and limits), Envoy's {@code
+ * the checks of {@link CheckApi}, same validation and limits), {@code viva.v1.KeyService}
+ * (VerifyKey: full mode's verified check, {@link FullMode#verify} as {@link PlatformApi}'s HTTP
+ * route calls it; FAILED_PRECONDITION outside full mode), Envoy's {@code
  * envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit} ({@link EnvoyRls}), {@code
  * grpc.health.v1.Health} (SERVING while the server is ready) and server reflection (v1, {@link
  * GrpcReflection}).
@@ -47,7 +54,13 @@ final class GrpcApi {
   private static final Logger LOG = LoggerFactory.getLogger(GrpcApi.class);
 
   static final ServiceName VIVA = ServiceName.create("viva.v1.RateLimiter");
+  static final ServiceName KEYS = ServiceName.create("viva.v1.KeyService");
   static final ServiceName RLS = ServiceName.create("envoy.service.ratelimit.v3.RateLimitService");
+  /**
+   * Longest {@code api_key} accepted: far above a key's 48 characters, so any longer value is a
+   * caller's bug, refused before it is hashed (HTTP bounds the same header by its size limit).
+   */
+  static final int MAX_API_KEY_LENGTH = 256;
   /** Largest message accepted: as the HTTP batch body limit. */
   static final long MAX_MESSAGE_SIZE = VivaRoutes.BATCH_BODY_LIMIT;
 
@@ -57,6 +70,8 @@ final class GrpcApi {
       "CheckBatch", GrpcMessageEncoder.encoder(), decoder(CheckBatchRequest.parser()));
   private static final ServiceMethod<CheckBatchRequest, CheckBatchResponse> CHECK_STREAM = ServiceMethod.server(VIVA,
       "CheckStream", GrpcMessageEncoder.encoder(), decoder(CheckBatchRequest.parser()));
+  private static final ServiceMethod<VerifyKeyRequest, VerifyKeyResponse> VERIFY_KEY = ServiceMethod.server(KEYS,
+      "VerifyKey", GrpcMessageEncoder.encoder(), decoder(VerifyKeyRequest.parser()));
   private static final ServiceMethod<RateLimitRequest, RateLimitResponse> SHOULD_RATE_LIMIT = ServiceMethod.server(
       RLS, "ShouldRateLimit", GrpcMessageEncoder.encoder(), decoder(RateLimitRequest.parser()));
 
@@ -89,16 +104,20 @@ final class GrpcApi {
   private final int maxBatchSize;
   private final EnvoyRls rls;
   private final AtomicBoolean ready;
+  /** Full mode's parts, or null when the server is not in full mode (VerifyKey then refuses). */
+  private final FullMode full;
   private final GrpcReflection reflection = new GrpcReflection(List.of(
       VivaProto.getDescriptor().findServiceByName("RateLimiter"),
+      VivaProto.getDescriptor().findServiceByName("KeyService"),
       RlsProto.getDescriptor().findServiceByName("RateLimitService"),
       io.vertx.grpc.health.v1.HealthProto.getDescriptor().findServiceByName("Health")));
 
-  GrpcApi(PolicyRegistry registry, int maxBatchSize, EnvoyRls rls, AtomicBoolean ready) {
+  GrpcApi(PolicyRegistry registry, int maxBatchSize, EnvoyRls rls, AtomicBoolean ready, FullMode full) {
     this.registry = registry;
     this.maxBatchSize = maxBatchSize;
     this.rls = rls;
     this.ready = ready;
+    this.full = full;
   }
 
   /** A gRPC server (a request handler) for one event loop's HTTP server. */
@@ -111,12 +130,16 @@ final class GrpcApi {
         .bind(CHECK_BATCH, this::checkBatch)
         .bind(CHECK_STREAM, this::checkStream)
         .build());
+    server.addService(Service.service(KEYS, VivaProto.getDescriptor().findServiceByName("KeyService"))
+        .bind(VERIFY_KEY, this::verifyKey)
+        .build());
     server.addService(Service.service(RLS, RlsProto.getDescriptor().findServiceByName("RateLimitService"))
         .bind(SHOULD_RATE_LIMIT, this::shouldRateLimit)
         .build());
     HealthService health = HealthService.create(vertx);
     health.register("", () -> Future.succeededFuture(ready.get()));
     health.register(VIVA, () -> Future.succeededFuture(ready.get()));
+    health.register(KEYS, () -> Future.succeededFuture(full != null && ready.get()));
     health.register(RLS, () -> Future.succeededFuture(ready.get()));
     server.addService(health);
     server.addService(reflection.service());
@@ -341,15 +364,106 @@ final class GrpcApi {
 
   private static CheckResponse result(Decision d, CheckApi.Resolved r) {
     boolean shadowDenied = !d.allowed() && r.namespace().shadow();
-    long retryMicros = d.retryAfterMicros();
     return CheckResponse.newBuilder()
         .setAllowed(d.allowed() || shadowDenied)
         .setLimit(d.limit())
         .setRemaining(d.remaining())
         .setResetAtUnixSeconds(CheckApi.ceilSeconds(d.resetAtMicros()))
-        .setRetryAfterMs(retryMicros <= 0 ? 0 : (retryMicros + 999) / 1000)
+        .setRetryAfterMs(retryAfterMs(d))
         .setShadowDenied(shadowDenied)
         .build();
+  }
+
+  private static long retryAfterMs(Decision d) {
+    long micros = d.retryAfterMicros();
+    return micros <= 0 ? 0 : (micros + 999) / 1000;
+  }
+
+  // ---- viva.v1.KeyService ----------------------------------------------------------------------
+
+  private static final String NOT_FULL_MODE = "VerifyKey: this server is not in full mode (expected: a server"
+      + " started with MODE=full, which issues and verifies API keys; see docs/full-mode.md)";
+
+  private void verifyKey(GrpcServerRequest<VerifyKeyRequest, VerifyKeyResponse> request) {
+    request.handler(msg -> {
+      GrpcServerResponse<VerifyKeyRequest, VerifyKeyResponse> response = request.response();
+      if (full == null) {
+        fail(response, GrpcStatus.FAILED_PRECONDITION, NOT_FULL_MODE);
+        return;
+      }
+      if (msg == null) {
+        invalid(response, UNDECODABLE);
+        return;
+      }
+      CompletableFuture<Verification> f;
+      try {
+        f = full.verify(secret(msg), msg.getApiKey().isEmpty() ? peer(request) : null, cost(msg));
+      } catch (ApiError e) {
+        invalid(response, e);
+        return;
+      }
+      whenDone(f, response, () -> response.end(verified(f.join())));
+    });
+  }
+
+  /** The secret, null for none (anonymous); its length is checked, never its text echoed. */
+  private static String secret(VerifyKeyRequest msg) {
+    String key = msg.getApiKey();
+    if (key.length() > MAX_API_KEY_LENGTH) {
+      throw ApiError.invalid("api_key: " + key.length() + " characters (expected: at most " + MAX_API_KEY_LENGTH
+          + "; empty for an anonymous request)");
+    }
+    return key.isEmpty() ? null : key;
+  }
+
+  private static long cost(VerifyKeyRequest msg) {
+    long cost = msg.hasCost() ? msg.getCost() : 1;
+    if (cost < 0) {
+      throw ApiError.invalid("cost: " + cost + " (expected: >= 0)");
+    }
+    return cost;
+  }
+
+  /** The caller's IP address: who an anonymous request is, as the HTTP route's remote address. */
+  private static String peer(GrpcServerRequest<?, ?> request) {
+    SocketAddress remote = request.connection() == null ? null : request.connection().remoteAddress();
+    return remote == null ? null : remote.hostAddress();
+  }
+
+  private VerifyKeyResponse verified(Verification v) {
+    VerifyKeyResponse.Builder b = VerifyKeyResponse.newBuilder().setCode(code(v.code())).setValid(v.valid());
+    ApiKey key = v.key();
+    if (key != null) {
+      b.setKeyId(key.id());
+      if (key.ownerId() != null) {
+        b.setOwnerId(key.ownerId());
+      }
+    }
+    if (v.tier() != null) {
+      b.setTier(v.tier());
+    }
+    Decision d = v.decision();
+    if (d != null) {
+      b.setLimit(d.limit())
+          .setRemaining(d.remaining())
+          .setResetAtUnixSeconds(CheckApi.ceilSeconds(d.resetAtMicros()))
+          .setRetryAfterMs(retryAfterMs(d))
+          .setRateLimitPolicy(full.policyHeader(v.policy()));
+    } else if (v.code() == Verification.Code.USAGE_EXCEEDED) {
+      b.setRetryAfterMs(PlatformApi.secondsToNextMonth() * 1000);
+    }
+    return b.build();
+  }
+
+  private static VerifyKeyResponse.Code code(Verification.Code code) {
+    return switch (code) {
+      case VALID -> VerifyKeyResponse.Code.VALID;
+      case NOT_FOUND -> VerifyKeyResponse.Code.NOT_FOUND;
+      case DISABLED -> VerifyKeyResponse.Code.DISABLED;
+      case EXPIRED -> VerifyKeyResponse.Code.EXPIRED;
+      case USAGE_EXCEEDED -> VerifyKeyResponse.Code.USAGE_EXCEEDED;
+      case RATE_LIMITED -> VerifyKeyResponse.Code.RATE_LIMITED;
+    };
   }
 
   // ---- envoy.service.ratelimit.v3.RateLimitService ------------------------------------------
@@ -388,6 +502,11 @@ final class GrpcApi {
     try {
       respond.run();
     } catch (CompletionException e) {
+      if (e.getCause() instanceof ApiError a) {
+        // A refusal the shared code already worded (VerifyKey: cost beyond the key's policy, key database down).
+        fail(response, a.status < 500 ? GrpcStatus.INVALID_ARGUMENT : GrpcStatus.UNAVAILABLE, a.getMessage());
+        return;
+      }
       unavailable(response, e.getCause() != null ? e.getCause() : e);
     } catch (IllegalStateException e) {
       // the call was cancelled (client gone, deadline): nobody to answer

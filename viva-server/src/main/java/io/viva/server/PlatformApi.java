@@ -14,7 +14,6 @@ import io.vertx.core.http.HttpMethod;
 import io.vertx.core.net.SocketAddress;
 import io.vertx.ext.web.RoutingContext;
 import io.viva.core.Decision;
-import io.viva.core.Policy;
 import io.viva.platform.Actor;
 import io.viva.platform.AdminToken;
 import io.viva.platform.ApiKey;
@@ -39,7 +38,6 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.regex.Pattern;
 
@@ -76,10 +74,6 @@ final class PlatformApi {
       "enabled", "expires_at", "monthly_quota");
 
   private final FullMode full;
-  /** RateLimit-Policy values by policy name; checked by identity, so a reloaded policy gets a fresh value. */
-  private final ConcurrentHashMap<String, PolicyHeader> policyHeaders = new ConcurrentHashMap<>();
-
-  private record PolicyHeader(Policy policy, String value) {}
 
   PlatformApi(FullMode full) {
     this.full = full;
@@ -147,27 +141,16 @@ final class PlatformApi {
       cost = readCost(ex);
     }
     String secret = ctx.request().getHeader(X_API_KEY);
-    boolean anonymous = secret == null;
-    CompletableFuture<Verification> f;
-    if (anonymous) {
+    String client = null;
+    if (secret == null) {
       SocketAddress remote = ctx.request().remoteAddress();
-      f = full.verifier.verifyAnonymous(remote == null ? "unknown" : remote.hostAddress(), cost);
-    } else {
-      f = full.verifier.verify(secret.trim(), cost);
+      client = remote == null ? null : remote.hostAddress();
     }
-    CompletableFuture<Verification> answer = f.isDone() && !f.isCompletedExceptionally() ? f : f.handle((v, e) -> {
-      if (e != null) {
-        full.databaseFailed();
-        throw new ApiError(503, "database_unavailable", "the key is not cached and the key database is unreachable"
-            + " (retry later)", "Retry-After", "5", false);
-      }
-      return v;
-    });
-    CheckApi.whenDone(ctx, answer, () -> respond(ctx, answer.join(), anonymous));
+    CompletableFuture<Verification> answer = full.verify(secret, client, cost);
+    CheckApi.whenDone(ctx, answer, () -> respond(ctx, answer.join()));
   }
 
-  private void respond(RoutingContext ctx, Verification v, boolean anonymous) {
-    full.count(v, anonymous);
+  private void respond(RoutingContext ctx, Verification v) {
     StringBuilder sb = new StringBuilder(256);
     sb.append("{\"code\":\"").append(v.code().name()).append("\",\"valid\":").append(v.valid());
     ApiKey key = v.key();
@@ -187,26 +170,13 @@ final class PlatformApi {
     if (d != null) {
       sb.append(",\"rate_limit\":");
       CheckApi.writeResult(sb, d, false);
-      CheckApi.headers(ctx, policyHeader(v.policy()), d, d.allowed());
+      CheckApi.headers(ctx, full.policyHeader(v.policy()), d, d.allowed());
     }
     sb.append('}');
     if (v.code() == Verification.Code.USAGE_EXCEEDED) {
       ctx.response().headers().set("Retry-After", Long.toString(secondsToNextMonth()));
     }
     Http.json(ctx, status(v.code()), Buffer.buffer(sb.toString()));
-  }
-
-  /** The {@code RateLimit-Policy} value of {@code policy} (cached; also the gateway's, {@link PlatformKeys}). */
-  String policyHeader(Policy policy) {
-    PolicyHeader h = policyHeaders.get(policy.name());
-    if (h == null || h.policy() != policy) {
-      if (policyHeaders.size() > 100_000) {
-        policyHeaders.clear(); // per-key policies of keys long gone; rebuilt on demand
-      }
-      h = new PolicyHeader(policy, PolicyRegistry.policyHeader(policy));
-      policyHeaders.put(policy.name(), h);
-    }
-    return h.value();
   }
 
   /** Until the quota resets: the start of the next month, UTC (the Retry-After of USAGE_EXCEEDED). */

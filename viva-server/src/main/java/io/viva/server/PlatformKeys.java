@@ -16,11 +16,9 @@ import java.util.concurrent.CompletionStage;
 final class PlatformKeys implements ClientResolver {
 
   private final FullMode full;
-  private final PlatformApi api;
 
   PlatformKeys(FullMode full) {
     this.full = full;
-    this.api = new PlatformApi(full);
   }
 
   @Override
@@ -41,10 +39,10 @@ final class PlatformKeys implements ClientResolver {
     return switch (v.code()) {
       case VALID -> {
         ApiKey key = v.key();
-        yield Client.verified("key:" + key.id(), key.id(), api.policyHeader(v.policy()), v.decision());
+        yield Client.verified("key:" + key.id(), key.id(), full.policyHeader(v.policy()), v.decision());
       }
       case RATE_LIMITED -> Client.refused(status, "rate_limited", "rate limit exceeded",
-          api.policyHeader(v.policy()), v.decision());
+          full.policyHeader(v.policy()), v.decision());
       case USAGE_EXCEEDED -> Client.refused(status, "usage_exceeded", "API key: monthly quota used up",
           PlatformApi.secondsToNextMonth());
       case NOT_FOUND -> Client.refused(status, "invalid_api_key", "API key: unknown, malformed or rotated out"

@@ -199,7 +199,7 @@ public final class VivaServer implements AutoCloseable {
    */
   private synchronized GrpcApi grpc() {
     if (grpc == null) {
-      grpc = new GrpcApi(registry, config.maxBatchSize(), envoy, ready);
+      grpc = new GrpcApi(registry, config.maxBatchSize(), envoy, ready, "full".equals(config.mode()) ? full : null);
     }
     return grpc;
   }

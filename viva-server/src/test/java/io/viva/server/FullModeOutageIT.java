@@ -1,9 +1,12 @@
 package io.viva.server;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.grpc.Status;
+import io.viva.api.v1.VerifyKeyResponse;
 import io.viva.core.ManualClock;
 import io.viva.platform.PostgresProcess;
 import io.viva.platform.TestDatabase;
@@ -14,8 +17,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * PostgreSQL stopped and started again under a running server (a PostgreSQL of the test's own on
- * a free port; the shared one is never touched): cached keys keep verifying, writes answer 503
- * JSON, readiness reports the database down, and everything recovers by itself.
+ * a free port; the shared one is never touched): cached keys keep verifying (over HTTP and gRPC),
+ * writes answer 503 JSON, an unseen key 503 (gRPC: UNAVAILABLE), readiness reports the database
+ * down, and everything recovers by itself.
  */
 class FullModeOutageIT {
 
@@ -51,6 +55,15 @@ class FullModeOutageIT {
         TestServer.Response unknown = FullModeIT.check(t, uncached);
         assertThat(unknown.status()).isEqualTo(503);
         assertThat(unknown.json().get("error").asText()).isEqualTo("database_unavailable");
+        // Over gRPC alike: the cached key is VALID, the unseen one UNAVAILABLE (an error, not an answer).
+        GrpcVerifyKeyIT.withChannel(t, c -> {
+          assertThat(c.verify(secret).getCode()).isEqualTo(VerifyKeyResponse.Code.VALID);
+          assertThatThrownBy(() -> c.verify(uncached)).satisfies(e -> {
+            assertThat(GrpcVerifyKeyIT.status(e).getCode()).isEqualTo(Status.Code.UNAVAILABLE);
+            assertThat(GrpcVerifyKeyIT.status(e).getDescription()).isEqualTo("the key is not cached and the key"
+                + " database is unreachable (retry later)");
+          });
+        });
         await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> {
           JsonNode ready = t.get("/health/ready").json();
           assertThat(ready.get("database").asText()).isEqualTo("down");

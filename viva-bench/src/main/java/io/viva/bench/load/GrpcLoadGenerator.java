@@ -3,6 +3,8 @@ package io.viva.bench.load;
 import io.envoyproxy.envoy.extensions.common.ratelimit.v3.RateLimitDescriptor;
 import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitRequest;
 import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitResponse;
+import io.vertx.core.Context;
+import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
 import io.vertx.core.http.HttpClient;
@@ -20,18 +22,23 @@ import io.viva.api.v1.CheckBatchRequest;
 import io.viva.api.v1.CheckBatchResponse;
 import io.viva.api.v1.CheckRequest;
 import io.viva.api.v1.CheckResponse;
+import io.viva.api.v1.VerifyKeyRequest;
+import io.viva.api.v1.VerifyKeyResponse;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.concurrent.locks.LockSupport;
 import org.HdrHistogram.Histogram;
 import org.HdrHistogram.Recorder;
 
 /**
- * A closed-loop gRPC load generator for Viva, over HTTP/2 cleartext (Vert.x's gRPC client), in
- * three modes:
+ * A gRPC load generator for Viva, over HTTP/2 cleartext (Vert.x's gRPC client), in four modes:
  *
  * <ul>
  *   <li>{@code unary}: {@code viva.v1.RateLimiter/Check}, {@code --connections} connections each
@@ -40,8 +47,16 @@ import org.HdrHistogram.Recorder;
  *       over {@code --connections}) each with {@code --depth} messages in flight, each message
  *       carrying {@code --batch} checks;</li>
  *   <li>{@code envoy}: {@code envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit} with one
- *       descriptor ({@code --descriptor-key}, default {@code user}) per call, as Envoy sends.</li>
+ *       descriptor ({@code --descriptor-key}, default {@code user}) per call, as Envoy sends;</li>
+ *   <li>{@code verify}: {@code viva.v1.KeyService/VerifyKey} (full mode), each call carrying the
+ *       next API key of {@code --api-keys} (a file, one key per line; round robin, as {@link
+ *       LoadGenerator}'s {@code --api-keys}).</li>
  * </ul>
+ *
+ * The loop is closed ({@code --connections} × {@code --depth} calls in flight) unless {@code
+ * --rate R} is given for a unary mode: then calls leave on a fixed schedule of R per second
+ * whatever the server does, and each latency is measured from the call's scheduled time (no
+ * coordinated omission, as {@link LoadGenerator}'s open loop).
  *
  * Throughput is reported in checks per second (a stream message of 100 checks counts 100); the
  * latency percentiles are per call (unary) or per message (stream), in the same markdown row as
@@ -52,9 +67,12 @@ import org.HdrHistogram.Recorder;
  * java -cp viva-bench/target/benchmarks.jar io.viva.bench.load.GrpcLoadGenerator \
  *     --target 127.0.0.1:8080 --mode stream --connections 2 --streams 4 --depth 8 --batch 100 \
  *     --namespace bench --duration 10s --warmup 3s
+ * ... --mode verify --api-keys keys.txt --connections 2 --depth 32            # closed loop
+ * ... --mode verify --api-keys keys.txt --rate 20000                          # open loop
  * </pre>
  *
- * {@code viva-bench/run-grpc.sh} runs HTTP, unary, streaming and Envoy runs in one session.
+ * {@code viva-bench/run-grpc.sh} runs HTTP, unary, streaming and Envoy runs in one session
+ * ({@code FULL=1}: and VerifyKey).
  */
 public final class GrpcLoadGenerator {
 
@@ -66,6 +84,11 @@ public final class GrpcLoadGenerator {
   private static final ServiceMethod<RateLimitResponse, RateLimitRequest> SHOULD_RATE_LIMIT = ServiceMethod.client(
       ServiceName.create("envoy.service.ratelimit.v3.RateLimitService"), "ShouldRateLimit",
       GrpcMessageEncoder.encoder(), GrpcMessageDecoder.decoder(RateLimitResponse.getDefaultInstance()));
+  private static final ServiceMethod<VerifyKeyResponse, VerifyKeyRequest> VERIFY_KEY = ServiceMethod.client(
+      ServiceName.create("viva.v1.KeyService"), "VerifyKey", GrpcMessageEncoder.encoder(),
+      GrpcMessageDecoder.decoder(VerifyKeyResponse.getDefaultInstance()));
+  /** Calls in flight one connection may carry in open loop: far beyond what a run at a sane rate needs. */
+  private static final int OPEN_LOOP_STREAMS = 10_000;
 
   private final SocketAddress target;
   private final String mode;
@@ -78,21 +101,29 @@ public final class GrpcLoadGenerator {
   private final Duration warmup;
   private final String label;
   private final int threads;
+  private final long rate;
   private final CheckRequest[] checks;
   private final CheckBatchRequest[] batches;
   private final RateLimitRequest[] envoyRequests;
+  private final VerifyKeyRequest[] verifyRequests;
 
   private final Recorder recorder = new Recorder(3);
   private final LongAdder completedChecks = new LongAdder();
   private final Map<String, LongAdder> outcomes = new ConcurrentHashMap<>();
   private final LongAdder errors = new LongAdder();
+  /** Open loop: calls scheduled within the measured window, and those of them answered or failed. */
+  private final LongAdder scheduledInWindow = new LongAdder();
+  private final LongAdder finishedInWindow = new LongAdder();
   private volatile boolean measuring;
   private volatile boolean stopping;
 
-  private GrpcLoadGenerator(Map<String, String> args) {
+  private GrpcLoadGenerator(Map<String, String> args) throws IOException {
     String[] hostPort = args.getOrDefault("target", "127.0.0.1:8080").split(":");
     this.target = SocketAddress.inetSocketAddress(Integer.parseInt(hostPort[1]), hostPort[0]);
     this.mode = args.getOrDefault("mode", "unary");
+    if (!mode.equals("stream") && !mode.equals("unary") && !mode.equals("envoy") && !mode.equals("verify")) {
+      throw new IllegalArgumentException("mode: " + mode + " (expected: unary, stream, envoy or verify)");
+    }
     this.connections = Integer.parseInt(args.getOrDefault("connections", "4"));
     this.streams = Integer.parseInt(args.getOrDefault("streams", Integer.toString(connections)));
     this.depth = Integer.parseInt(args.getOrDefault("depth", mode.equals("stream") ? "8" : "32"));
@@ -101,6 +132,10 @@ public final class GrpcLoadGenerator {
     this.duration = LoadGenerator.parseDuration(args.getOrDefault("duration", "10s"));
     this.warmup = LoadGenerator.parseDuration(args.getOrDefault("warmup", "3s"));
     this.threads = Integer.parseInt(args.getOrDefault("threads", "1"));
+    this.rate = Long.parseLong(args.getOrDefault("rate", "0"));
+    if (rate > 0 && mode.equals("stream")) {
+      throw new IllegalArgumentException("--rate: the open loop is for unary modes (expected: unary, envoy or verify)");
+    }
     String namespace = args.getOrDefault("namespace", "bench");
     this.label = args.getOrDefault("label", "gRPC " + mode);
     this.checks = new CheckRequest[keys];
@@ -123,6 +158,20 @@ public final class GrpcLoadGenerator {
       envoyRequests[i] = RateLimitRequest.newBuilder().setDomain(domain).addDescriptors(RateLimitDescriptor.newBuilder()
           .addEntries(RateLimitDescriptor.Entry.newBuilder().setKey(key).setValue("user-" + i))).build();
     }
+    this.verifyRequests = mode.equals("verify") ? verifyRequests(args.get("api-keys")) : null;
+  }
+
+  private static VerifyKeyRequest[] verifyRequests(String file) throws IOException {
+    if (file == null) {
+      throw new IllegalArgumentException("--api-keys: missing (expected: a file of API keys, one per line, for"
+          + " --mode verify)");
+    }
+    VerifyKeyRequest[] out = Files.readAllLines(Path.of(file)).stream().map(String::trim).filter(l -> !l.isEmpty())
+        .map(k -> VerifyKeyRequest.newBuilder().setApiKey(k).build()).toArray(VerifyKeyRequest[]::new);
+    if (out.length == 0) {
+      throw new IllegalArgumentException("--api-keys " + file + ": no keys (expected: one per line)");
+    }
+    return out;
   }
 
   /** Runs one load test; arguments as {@code --name value} ({@code --header x} prints the table header). */
@@ -141,22 +190,24 @@ public final class GrpcLoadGenerator {
     HttpClient http = vertx.createHttpClient(new HttpClientOptions()
             .setProtocolVersion(HttpVersion.HTTP_2)
             .setHttp2ClearTextUpgrade(false)
-            .setHttp2MultiplexingLimit(perConnection)
+            .setHttp2MultiplexingLimit(rate > 0 ? OPEN_LOOP_STREAMS : perConnection)
             .setTcpNoDelay(true),
         new PoolOptions().setHttp2MaxSize(connections).setMaxWaitQueueSize(-1));
     GrpcClient client = GrpcClient.client(vertx, http);
     long start = System.nanoTime();
     long warmupEnd = start + warmup.toNanos();
     long end = warmupEnd + duration.toNanos();
+    if (rate > 0) {
+      return openLoop(vertx, client, start, warmupEnd, end);
+    }
     int loops = mode.equals("stream") ? streams : connections * depth;
     CountDownLatch done = new CountDownLatch(loops);
     for (int i = 0; i < loops; i++) {
       int offset = i;
-      switch (mode) {
-        case "unary" -> vertx.runOnContext(v -> unary(client, offset * 997, end, done));
-        case "envoy" -> vertx.runOnContext(v -> envoy(client, offset * 997, end, done));
-        case "stream" -> vertx.runOnContext(v -> stream(client, offset * 31, end, done));
-        default -> throw new IllegalArgumentException("mode: " + mode + " (expected: unary, stream or envoy)");
+      if (mode.equals("stream")) {
+        vertx.runOnContext(v -> stream(client, offset * 31, end, done));
+      } else {
+        vertx.runOnContext(v -> closedLoop(client, offset * 997, end, done));
       }
     }
     Thread.sleep(Math.max(0, (warmupEnd - System.nanoTime()) / 1_000_000));
@@ -181,42 +232,110 @@ public final class GrpcLoadGenerator {
     return LoadGenerator.row(label, shape, count / (measured / 1e9), h, outcomes, errors.sum());
   }
 
-  private void unary(GrpcClient client, int cursor, long end, CountDownLatch done) {
-    if (stopping || System.nanoTime() >= end) {
-      done.countDown();
-      return;
-    }
-    long sent = System.nanoTime();
-    client.request(target, CHECK)
-        .compose(req -> {
-          req.end(checks[cursor % keys]);
-          return req.response().compose(resp -> resp.last());
-        })
-        .onComplete(ar -> {
-          if (ar.succeeded()) {
-            record(sent, 1, ar.result().getAllowed() ? "allowed" : "denied");
-          } else {
-            record(sent, 0, null);
-          }
-          unary(client, cursor + 1, end, done);
-        });
+  /** One unary call of the mode; completes with the outcome's label. */
+  private Future<String> call(GrpcClient client, int cursor) {
+    return switch (mode) {
+      case "unary" -> client.request(target, CHECK).compose(req -> {
+        req.end(checks[cursor % keys]);
+        return req.response().compose(resp -> resp.last());
+      }).map(r -> r.getAllowed() ? "allowed" : "denied");
+      case "envoy" -> client.request(target, SHOULD_RATE_LIMIT).compose(req -> {
+        req.end(envoyRequests[cursor % keys]);
+        return req.response().compose(resp -> resp.last());
+      }).map(r -> r.getOverallCode().name());
+      case "verify" -> client.request(target, VERIFY_KEY).compose(req -> {
+        req.end(verifyRequests[cursor % verifyRequests.length]);
+        return req.response().compose(resp -> resp.last());
+      }).map(r -> r.getCode().name());
+      default -> throw new IllegalStateException(mode);
+    };
   }
 
-  private void envoy(GrpcClient client, int cursor, long end, CountDownLatch done) {
+  /** One of the closed loop's call chains: the next call leaves when the previous one is answered. */
+  private void closedLoop(GrpcClient client, int cursor, long end, CountDownLatch done) {
     if (stopping || System.nanoTime() >= end) {
       done.countDown();
       return;
     }
     long sent = System.nanoTime();
-    client.request(target, SHOULD_RATE_LIMIT)
-        .compose(req -> {
-          req.end(envoyRequests[cursor % keys]);
-          return req.response().compose(resp -> resp.last());
-        })
-        .onComplete(ar -> {
-          record(sent, ar.succeeded() ? 1 : 0, ar.succeeded() ? ar.result().getOverallCode().name() : null);
-          envoy(client, cursor + 1, end, done);
+    call(client, cursor).onComplete(ar -> {
+      record(sent, ar.succeeded() ? 1 : 0, ar.succeeded() ? ar.result() : null);
+      closedLoop(client, cursor + 1, end, done);
+    });
+  }
+
+  /**
+   * The open loop: call i is due at {@code start + i / rate}. A pacer thread parks a few tens of
+   * microseconds at a time and hands whatever fell due to the event loops (round robin), each call
+   * with its scheduled time, from which its latency is measured. A backlog left from the warm-up is
+   * dropped so the measurement starts on schedule. Calls scheduled in the window and not answered
+   * 2 s after it count as errors.
+   */
+  private String openLoop(Vertx vertx, GrpcClient client, long start, long warmupEnd, long end) throws Exception {
+    Context[] contexts = new Context[Math.max(1, threads)];
+    for (int i = 0; i < contexts.length; i++) {
+      contexts[i] = vertx.getOrCreateContext();
+    }
+    double interval = 1e9 / rate;
+    long parkNanos = Math.max(10_000L, Math.min(100_000L, (long) interval));
+    long issued = 0;
+    boolean rebased = false;
+    int turn = 0;
+    while (true) {
+      long now = System.nanoTime();
+      if (now >= end) {
+        break;
+      }
+      long due = (long) ((now - start) / interval) + 1;
+      if (!rebased && now >= warmupEnd) {
+        rebased = true;
+        issued = Math.max(issued, (long) ((warmupEnd - start) / interval));
+      }
+      if (issued < due) {
+        long from = issued;
+        long to = due;
+        issued = due;
+        contexts[turn++ % contexts.length].runOnContext(v -> {
+          for (long i = from; i < to; i++) {
+            long intended = start + (long) (i * interval);
+            boolean inWindow = intended >= warmupEnd && intended < end;
+            if (inWindow) {
+              scheduledInWindow.increment();
+            }
+            call(client, (int) (i % Integer.MAX_VALUE)).onComplete(ar -> {
+              if (inWindow) {
+                recordScheduled(intended, ar.succeeded() ? ar.result() : null);
+                finishedInWindow.increment();
+              }
+            });
+          }
         });
+      }
+      LockSupport.parkNanos(parkNanos);
+    }
+    long drainEnd = System.nanoTime() + 2_000_000_000L;
+    while (System.nanoTime() < drainEnd && finishedInWindow.sum() < scheduledInWindow.sum()) {
+      Thread.sleep(5);
+    }
+    Histogram h = recorder.getIntervalHistogram();
+    long unanswered = scheduledInWindow.sum() - finishedInWindow.sum();
+    long count = completedChecks.sum();
+    client.close().await();
+    vertx.close().await();
+    return LoadGenerator.row(label, "open, " + rate + "/s", count / ((end - warmupEnd) / 1e9), h, outcomes,
+        errors.sum() + unanswered);
+  }
+
+  /** Records an open-loop call of the measured window, its latency from its scheduled time. */
+  private void recordScheduled(long intended, String outcome) {
+    long micros = Math.max(1, (System.nanoTime() - intended) / 1_000);
+    recorder.recordValue(Math.min(micros, 60_000_000L));
+    if (outcome == null) {
+      errors.increment();
+      return;
+    }
+    completedChecks.increment();
+    outcomes.computeIfAbsent(outcome, k -> new LongAdder()).increment();
   }
 
   /** One stream: {@code depth} messages in flight; each response (in order) records and sends the next. */
