@@ -16,7 +16,8 @@
 #         FULL=1 viva-bench/run-grpc.sh                             (adds the VerifyKey rows)
 # Env: DURATION (10s), WARMUP (5s), CONNECTIONS (64, HTTP), GRPC_CONNECTIONS (2), DEPTH (32, unary calls
 #      in flight per connection), STREAMS (4), STREAM_DEPTH (8, messages in flight per stream),
-#      BATCH (100, checks per stream message), PORT (18090), FULL (0), API_KEYS (100, full mode).
+#      BATCH (100, checks per stream message), PORT (18090), FULL (0), API_KEYS (100, full mode),
+#      GRPC_OPEN (0; 1 adds the open-loop VerifyKey row at half max, see below).
 set -euo pipefail
 source "$(dirname "$0")/bench-env.sh"
 
@@ -112,9 +113,12 @@ if [[ $FULL == 1 ]]; then
       --label "gRPC VerifyKey (unary, $API_KEYS keys)")
   echo "$verify_row"
   vmax=$(echo "$verify_row" | awk -F'|' '{gsub(/[ ,]/, "", $4); print int($4)}')
-  if (( vmax > 1 )); then
+  # The open loop through Vert.x's gRPC client falls behind its schedule at ~30k/s on this 2-core
+  # box (backlog of seconds, calls timing out: 2026-11-24), as the HTTP generator did before it
+  # moved to plain NIO; until the gRPC client is as lean, the row is opt-in (GRPC_OPEN=1).
+  if (( vmax > 1 )) && [[ ${GRPC_OPEN:-0} == 1 ]]; then
     grpc --mode verify --api-keys "$keys_file" --rate "$(( vmax / 2 ))" --label "gRPC VerifyKey at half max"
-  else
+  elif (( vmax <= 1 )); then
     echo "gRPC VerifyKey: no throughput to halve ($verify_row)" >&2
   fi
 fi
