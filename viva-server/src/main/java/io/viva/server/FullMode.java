@@ -71,6 +71,8 @@ final class FullMode implements AutoCloseable {
   record Principal(String actor, Role role) {}
 
   final PlatformConfig config;
+  /** Proxies whose X-Forwarded-For names an anonymous client (the anonymous tier's identifier). */
+  final io.viva.server.gateway.TrustedProxies proxies;
   final PlatformDatabase db;
   final PlatformStore store;
   final KeyVerifier verifier;
@@ -104,6 +106,7 @@ final class FullMode implements AutoCloseable {
   private FullMode(ServerConfig server, LimitStore limitStore, Metrics metrics, Clock clock) {
     this.clock = clock;
     this.config = server.platform();
+    this.proxies = io.viva.server.gateway.TrustedProxies.of(config.trustedProxies());
     this.hasher = new SecretHasher(pepper(config));
     this.db = PlatformDatabase.open(config.databaseUrl(), config.dataDir());
     try {

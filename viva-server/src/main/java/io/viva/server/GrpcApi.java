@@ -397,7 +397,7 @@ final class GrpcApi {
       }
       CompletableFuture<Verification> f;
       try {
-        f = full.verify(secret(msg), msg.getApiKey().isEmpty() ? peer(request) : null, cost(msg));
+        f = full.verify(secret(msg), msg.getApiKey().isEmpty() ? client(full, request) : null, cost(msg));
       } catch (ApiError e) {
         invalid(response, e);
         return;
@@ -424,10 +424,14 @@ final class GrpcApi {
     return cost;
   }
 
-  /** The caller's IP address: who an anonymous request is, as the HTTP route's remote address. */
-  private static String peer(GrpcServerRequest<?, ?> request) {
+  /**
+   * Who an anonymous request is, as on the HTTP route: the caller's IP address, or the client a
+   * trusted proxy names in {@code x-forwarded-for} metadata.
+   */
+  private static String client(FullMode full, GrpcServerRequest<?, ?> request) {
     SocketAddress remote = request.connection() == null ? null : request.connection().remoteAddress();
-    return remote == null ? null : remote.hostAddress();
+    return full.proxies.clientIp(remote == null ? null : remote.hostAddress(),
+        request.headers().get("x-forwarded-for"));
   }
 
   private VerifyKeyResponse verified(Verification v) {

@@ -68,6 +68,7 @@ final class PlatformApi {
   private static final int MAX_METADATA_BYTES = 4096;
   private static final Pattern ID = Pattern.compile("(key|tok)_[0-9A-Za-z]{1,36}");
   private static final CharSequence X_API_KEY = HttpHeaders.createOptimized("X-API-Key");
+  private static final CharSequence X_FORWARDED_FOR = HttpHeaders.createOptimized("X-Forwarded-For");
   private static final Set<String> CREATE_FIELDS = Set.of("name", "tier", "rate_limit", "limits", "owner_id",
       "metadata", "expires_at", "expires_in", "monthly_quota", "environment");
   private static final Set<String> UPDATE_FIELDS = Set.of("name", "tier", "rate_limit", "limits", "metadata",
@@ -144,7 +145,8 @@ final class PlatformApi {
     String client = null;
     if (secret == null) {
       SocketAddress remote = ctx.request().remoteAddress();
-      client = remote == null ? null : remote.hostAddress();
+      client = full.proxies.clientIp(remote == null ? null : remote.hostAddress(),
+          ctx.request().getHeader(X_FORWARDED_FOR));
     }
     CompletableFuture<Verification> answer = full.verify(secret, client, cost);
     CheckApi.whenDone(ctx, answer, () -> respond(ctx, answer.join()));

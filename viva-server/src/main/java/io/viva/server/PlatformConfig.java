@@ -3,6 +3,7 @@ package io.viva.server;
 import com.fasterxml.jackson.databind.JsonNode;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
@@ -20,6 +21,8 @@ import java.util.Set;
  *   key_cache_size: 1000000                            # KEY_CACHE_SIZE
  *   change_poll_interval: 1s                           # KEY_CHANGE_POLL; the cross-instance invalidation bound
  *   last_used_flush_interval: 10s                      # LAST_USED_FLUSH
+ *   trusted_proxies: [10.0.0.0/8]                      # TRUSTED_PROXIES (comma-separated); anonymous clients
+ *                                                      #   by X-Forwarded-For when the peer is one of these
  * }</pre>
  *
  * @param databaseUrl PostgreSQL URL, or null for embedded H2
@@ -29,15 +32,26 @@ import java.util.Set;
  * @param keyCacheSize the most key lookups cached
  * @param changePoll pause between polls of the change log
  * @param lastUsedFlush pause between batched last_used_at writes
+ * @param trustedProxies addresses and CIDR blocks whose {@code X-Forwarded-For} names the anonymous client
  */
 record PlatformConfig(String databaseUrl, Path dataDir, String keyPepper, Duration rotationGrace, long keyCacheSize,
-    Duration changePoll, Duration lastUsedFlush) {
+    Duration changePoll, Duration lastUsedFlush, List<String> trustedProxies) {
 
   static final PlatformConfig DEFAULTS = new PlatformConfig(null, Path.of("data"), null, Duration.ofHours(24),
-      1_000_000, Duration.ofSeconds(1), Duration.ofSeconds(10));
+      1_000_000, Duration.ofSeconds(1), Duration.ofSeconds(10), List.of());
+
+  PlatformConfig {
+    trustedProxies = List.copyOf(trustedProxies);
+  }
+
+  /** Without trusted proxies (tests). */
+  PlatformConfig(String databaseUrl, Path dataDir, String keyPepper, Duration rotationGrace, long keyCacheSize,
+      Duration changePoll, Duration lastUsedFlush) {
+    this(databaseUrl, dataDir, keyPepper, rotationGrace, keyCacheSize, changePoll, lastUsedFlush, List.of());
+  }
 
   private static final Set<String> KEYS = Set.of("database_url", "data_dir", "key_pepper", "rotation_grace",
-      "key_cache_size", "change_poll_interval", "last_used_flush_interval");
+      "key_cache_size", "change_poll_interval", "last_used_flush_interval", "trusted_proxies");
 
   /** Never prints the pepper or the database password. */
   @Override
@@ -55,6 +69,7 @@ record PlatformConfig(String databaseUrl, Path dataDir, String keyPepper, Durati
     long cacheSize = DEFAULTS.keyCacheSize;
     Duration poll = DEFAULTS.changePoll;
     Duration flush = DEFAULTS.lastUsedFlush;
+    List<String> proxies = DEFAULTS.trustedProxies;
     if (section != null && !section.isMissingNode()) {
       ConfigTree.requireObject(section, "platform", KEYS);
       JsonNode v;
@@ -80,6 +95,16 @@ record PlatformConfig(String databaseUrl, Path dataDir, String keyPepper, Durati
         flush = positive(ConfigTree.duration(v, "platform.last_used_flush_interval", "s"),
             "platform.last_used_flush_interval");
       }
+      if (!(v = ConfigTree.get(section, "trusted_proxies")).isMissingNode()) {
+        if (!v.isArray()) {
+          throw new ConfigException("platform.trusted_proxies: expected a list of addresses or CIDR blocks");
+        }
+        List<String> entries = new java.util.ArrayList<>();
+        for (int i = 0; i < v.size(); i++) {
+          entries.add(ConfigTree.string(v.get(i), "platform.trusted_proxies[" + i + "]"));
+        }
+        proxies = trustedProxies(entries, "platform.trusted_proxies");
+      }
     }
     String e;
     if ((e = ConfigEnv.get(env, "DATABASE_URL")) != null) {
@@ -103,7 +128,20 @@ record PlatformConfig(String databaseUrl, Path dataDir, String keyPepper, Durati
     if ((e = ConfigEnv.get(env, "LAST_USED_FLUSH")) != null) {
       flush = positive(duration(e, "LAST_USED_FLUSH"), "LAST_USED_FLUSH");
     }
-    return new PlatformConfig(url, dataDir, pepper, grace, cacheSize, poll, flush);
+    if ((e = ConfigEnv.get(env, "TRUSTED_PROXIES")) != null) {
+      proxies = trustedProxies(java.util.Arrays.stream(e.split(",")).map(String::trim).filter(x -> !x.isEmpty())
+          .toList(), "TRUSTED_PROXIES");
+    }
+    return new PlatformConfig(url, dataDir, pepper, grace, cacheSize, poll, flush, proxies);
+  }
+
+  private static List<String> trustedProxies(List<String> entries, String source) throws ConfigException {
+    try {
+      io.viva.server.gateway.TrustedProxies.of(entries);
+    } catch (IllegalArgumentException e) {
+      throw new ConfigException(source + ": " + e.getMessage());
+    }
+    return entries;
   }
 
   private static String databaseUrl(String v, String source) throws ConfigException {

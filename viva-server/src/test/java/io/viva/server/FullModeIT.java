@@ -408,6 +408,35 @@ class FullModeIT {
   }
 
   @Test
+  void anonymousClientsBehindATrustedProxyAreToldApartByXForwardedFor() throws ConfigException {
+    ServerConfig.FileContents contents = ServerConfig.parseFile(TIERS.getBytes(StandardCharsets.UTF_8), "t.yaml");
+    PlatformConfig trusting = new PlatformConfig(database.url(), dir, PEPPER, Duration.ofHours(1), 10_000,
+        Duration.ofMillis(100), Duration.ofMillis(200), java.util.List.of("127.0.0.0/8", "::1"));
+    ServerConfig cfg = ServerConfig.defaults().with(l -> {
+      l.adminToken = BOOT;
+      l.accessLog = false;
+    }).withPlatformForTest(trusting, contents.tiers());
+    try (TestServer t = TestServer.start(cfg, TestServer.options(clock))) {
+      // The anonymous tier allows 2 a minute per client: each forwarded address has its own 2.
+      for (String client : new String[] {"203.0.113.7", "198.51.100.9"}) {
+        for (int i = 0; i < 2; i++) {
+          assertThat(t.post("/api/v1/rate-limit/check", null, "X-Forwarded-For", client).status()).isEqualTo(200);
+        }
+        assertThat(t.post("/api/v1/rate-limit/check", null, "X-Forwarded-For", client).status()).isEqualTo(429);
+      }
+      // The right-most untrusted hop counts; what it was handed further left is not believed.
+      assertThat(t.post("/api/v1/rate-limit/check", null, "X-Forwarded-For", "198.51.100.9, 192.0.2.1").status())
+          .isEqualTo(200);
+    }
+    // Without trusted proxies the header is ignored: every anonymous request is the peer's.
+    try (TestServer t = start()) {
+      assertThat(t.post("/api/v1/rate-limit/check", null, "X-Forwarded-For", "203.0.113.7").status()).isEqualTo(200);
+      assertThat(t.post("/api/v1/rate-limit/check", null, "X-Forwarded-For", "198.51.100.9").status()).isEqualTo(200);
+      assertThat(t.post("/api/v1/rate-limit/check", null, "X-Forwarded-For", "192.0.2.1").status()).isEqualTo(429);
+    }
+  }
+
+  @Test
   void embeddedH2IsTheDefaultAndHasTheBuiltInTiers() {
     ServerConfig cfg = ServerConfig.defaults().with(l -> {
       l.adminToken = BOOT;

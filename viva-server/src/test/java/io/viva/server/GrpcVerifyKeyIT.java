@@ -157,6 +157,34 @@ class GrpcVerifyKeyIT {
   }
 
   @Test
+  void behindATrustedProxyTheAnonymousClientIsTheForwardedOneOverGrpcAndHttp() throws ConfigException {
+    ServerConfig.FileContents contents = ServerConfig.parseFile(
+        FullModeIT.TIERS.getBytes(java.nio.charset.StandardCharsets.UTF_8), "t.yaml");
+    PlatformConfig trusting = new PlatformConfig(null, dir, FullModeIT.PEPPER, java.time.Duration.ofHours(1), 1000,
+        java.time.Duration.ofSeconds(1), java.time.Duration.ofSeconds(10), java.util.List.of("127.0.0.1", "::1"));
+    ServerConfig cfg = ServerConfig.defaults().with(l -> {
+      l.adminToken = FullModeIT.BOOT;
+      l.accessLog = false;
+    }).withPlatformForTest(trusting, contents.tiers());
+    try (TestServer t = TestServer.start(cfg, TestServer.options(clock))) {
+      withChannel(t, c -> {
+        io.grpc.Metadata md = new io.grpc.Metadata();
+        md.put(io.grpc.Metadata.Key.of("x-forwarded-for", io.grpc.Metadata.ASCII_STRING_MARSHALLER), "203.0.113.7");
+        io.grpc.Channel forwarded = io.grpc.ClientInterceptors.intercept(c.channel(),
+            io.grpc.stub.MetadataUtils.newAttachHeadersInterceptor(md));
+        VerifyKeyRequest anonymous = VerifyKeyRequest.getDefaultInstance();
+        assertThat(ClientCalls.blockingUnaryCall(forwarded, VERIFY, CallOptions.DEFAULT, anonymous).getRemaining())
+            .isEqualTo(1);
+        // The same forwarded client over HTTP shares the allowance; the proxy's own calls do not.
+        assertThat(t.post("/api/v1/rate-limit/check", null, "X-Forwarded-For", "203.0.113.7").status()).isEqualTo(200);
+        assertThat(ClientCalls.blockingUnaryCall(forwarded, VERIFY, CallOptions.DEFAULT, anonymous).getCode())
+            .isEqualTo(Code.RATE_LIMITED);
+        assertThat(c.verify(anonymous).getCode()).isEqualTo(Code.VALID);
+      });
+    }
+  }
+
+  @Test
   void anEmptyKeyIsTheAnonymousTierByPeerAddressSharedWithHttp() {
     withServer(c -> {
       VerifyKeyResponse first = c.verify(VerifyKeyRequest.getDefaultInstance());

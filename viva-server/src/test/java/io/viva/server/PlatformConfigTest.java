@@ -54,6 +54,23 @@ class PlatformConfigTest {
   }
 
   @Test
+  void trustedProxiesFromTheFileOrTheEnvironment() throws ConfigException {
+    assertThat(ServerConfig.load(null, Map.of("MODE", "full")).platform().trustedProxies()).isEmpty();
+    PlatformConfig f = PlatformConfig.load(parse("""
+        platform:
+          trusted_proxies: [10.0.0.0/8, "::1"]
+        """).platform(), Map.of(), "full");
+    assertThat(f.trustedProxies()).containsExactly("10.0.0.0/8", "::1");
+    PlatformConfig e = PlatformConfig.load(parse("platform: {trusted_proxies: [10.0.0.1]}").platform(),
+        Map.of("TRUSTED_PROXIES", " 192.168.0.0/16 , 127.0.0.1"), "full");
+    assertThat(e.trustedProxies()).containsExactly("192.168.0.0/16", "127.0.0.1");
+    assertThatThrownBy(() -> ServerConfig.load(null, Map.of("TRUSTED_PROXIES", "10.0.0.0/99")))
+        .hasMessageStartingWith("TRUSTED_PROXIES: ").hasMessageContaining("10.0.0.0/99");
+    assertThatThrownBy(() -> parse("platform: {trusted_proxies: 10.0.0.1}"))
+        .hasMessageContaining("platform.trusted_proxies: expected a list");
+  }
+
+  @Test
   void tiersUseThePolicyLimitForms() throws ConfigException {
     var tiers = parse("""
         tiers:

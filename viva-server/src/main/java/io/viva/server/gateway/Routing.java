@@ -20,7 +20,7 @@ final class Routing {
   final GatewayConfig config;
   final Route[] routes;
   final Endpoint[] endpoints;
-  final IpNetworks trusted;
+  final TrustedProxies proxies;
   final String apiKeyHeader;
   /** {@link #apiKeyHeader} with its hash computed once, for the per-request lookup; null without one. */
   final CharSequence apiKeyHeaderName;
@@ -161,7 +161,7 @@ final class Routing {
     for (int i = 0; i < eps.size(); i++) {
       endpoints[i] = new Endpoint(eps.get(i), i);
     }
-    this.trusted = IpNetworks.parse(config.trustedProxies());
+    this.proxies = TrustedProxies.of(config.trustedProxies());
     this.apiKeyHeader = config.apiKey().header();
     this.apiKeyHeaderName = apiKeyHeader == null ? null : io.vertx.core.http.HttpHeaders.createOptimized(apiKeyHeader);
     this.resolver = resolver;
@@ -190,38 +190,13 @@ final class Routing {
     return null;
   }
 
-  /**
-   * The client's address: the peer's, unless the peer is a trusted proxy; then the right-most
-   * address of {@code X-Forwarded-For} that is not itself a trusted proxy (the left-most if all
-   * are). Addresses further left were written by whoever the untrusted hop was and are ignored.
-   */
+  /** The client's address (see {@link TrustedProxies#clientIp}). */
   String clientIp(String peer, String forwardedFor) {
-    if (forwardedFor == null || trusted.isEmpty() || !trusted.contains(peer)) {
-      return peer;
-    }
-    int end = forwardedFor.length();
-    String last = peer;
-    while (end > 0) {
-      int comma = forwardedFor.lastIndexOf(',', end - 1);
-      String candidate = forwardedFor.substring(comma + 1, end).trim();
-      end = comma < 0 ? 0 : comma;
-      if (candidate.isEmpty()) {
-        continue;
-      }
-      if (IpNetworks.bytes(candidate) == null) {
-        // Not an address (garbage, "unknown"): nothing further left can be believed.
-        return last;
-      }
-      last = candidate;
-      if (!trusted.contains(candidate)) {
-        return candidate;
-      }
-    }
-    return last;
+    return proxies.clientIp(peer, forwardedFor);
   }
 
   boolean trusts(String peer) {
-    return trusted.contains(peer);
+    return proxies.trusts(peer);
   }
 
   /** The longest time a request waits in the queue, in nanoseconds; 0 without a queue. */
