@@ -27,21 +27,9 @@ BASELINE_MANAGEMENT_PORT=${BASELINE_MANAGEMENT_PORT:-19292}
 
 bench_build
 
-config=$(mktemp --suffix=.yaml)
-cat > "$config" <<YAML
-policies:
-  - namespace: default
-    algorithm: token_bucket
-    limit: 1000000000
-    window: 1s
-gateway:
-  upstreams:
-    echo: {url: "http://127.0.0.1:$UPSTREAM_PORT", max_connections: 256}
-YAML
+config=$(gateway_config "$UPSTREAM_PORT")
 
-"$java" --sun-misc-unsafe-memory-access=allow -cp "$bench" io.viva.bench.load.EchoUpstream \
-    --port "$UPSTREAM_PORT" --threads 1 > /tmp/viva-gateway-cost-upstream.log 2>&1 &
-upstream=$!
+start_echo_upstream "$UPSTREAM_PORT" 1 /tmp/viva-gateway-cost-upstream.log
 pids=$upstream
 trap 'kill $pids 2>/dev/null; wait $pids 2>/dev/null; rm -f "$config"' EXIT
 
@@ -52,14 +40,9 @@ start_gateway() {
       "$java" $SERVER_JAVA_OPTS -jar "$1" serve --config "$config" > "$4" 2>&1 &
   started=$!
   pids="$pids $started"
-  for _ in $(seq 100); do
-    curl -sf "http://127.0.0.1:$3/readyz" >/dev/null && curl -sf "http://127.0.0.1:$UPSTREAM_PORT/" >/dev/null && break
-    sleep 0.1
-  done
+  await_ready "http://127.0.0.1:$3/readyz" "http://127.0.0.1:$UPSTREAM_PORT/" || true
   kill -0 "$started" 2>/dev/null || { echo "$1 died; see $4"; exit 1; }
-  # The answer must come through this gateway (it adds the rate limit headers), not another process on the port.
-  curl -sf -D - -o /dev/null "http://127.0.0.1:$2/through" | grep -qi '^ratelimit-policy:' \
-      || { echo "no gateway answers on port $2; see $4"; exit 1; }
+  gateway_answers "$2" "$4"
 }
 
 start_gateway "$jar" "$PORT" "$MANAGEMENT_PORT" /tmp/viva-gateway-cost-server.log

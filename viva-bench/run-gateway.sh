@@ -32,37 +32,17 @@ UPSTREAM_THREADS=${UPSTREAM_THREADS:-1}
 
 bench_build
 
-config=$(mktemp --suffix=.yaml)
-cat > "$config" <<YAML
-policies:
-  - namespace: default
-    algorithm: token_bucket
-    limit: 1000000000
-    window: 1s
-gateway:
-  upstreams:
-    echo: {url: "http://127.0.0.1:$UPSTREAM_PORT", max_connections: 256}
-YAML
+config=$(gateway_config "$UPSTREAM_PORT")
 
-"$java" --sun-misc-unsafe-memory-access=allow -cp "$bench" io.viva.bench.load.EchoUpstream \
-    --port "$UPSTREAM_PORT" --threads "$UPSTREAM_THREADS" > /tmp/viva-gateway-upstream.log 2>&1 &
-upstream=$!
+start_echo_upstream "$UPSTREAM_PORT" "$UPSTREAM_THREADS" /tmp/viva-gateway-upstream.log
 # shellcheck disable=SC2086
 MODE=gateway SERVER_PORT=$PORT METRICS_PORT=$MANAGEMENT_PORT ACCESS_LOG=false LOG_LEVEL=warn \
     "$java" $SERVER_JAVA_OPTS -jar "$jar" serve --config "$config" > /tmp/viva-gateway-server.log 2>&1 &
 server=$!
 trap 'kill $server $upstream 2>/dev/null; wait $server $upstream 2>/dev/null; rm -f "$config"' EXIT
-for _ in $(seq 100); do
-  curl -sf "http://127.0.0.1:$MANAGEMENT_PORT/readyz" >/dev/null && curl -sf "http://127.0.0.1:$UPSTREAM_PORT/" >/dev/null \
-    && break
-  sleep 0.1
-done
-for p in "$PORT" "$UPSTREAM_PORT" "$MANAGEMENT_PORT"; do
-  kill -0 $server $upstream 2>/dev/null || { echo "a process died; see /tmp/viva-gateway-*.log"; exit 1; }
-done
-# The answer must come through this gateway (it adds the rate limit headers), not another process on the port.
-curl -sf -D - -o /dev/null "http://127.0.0.1:$PORT/through" | grep -qi '^ratelimit-policy:' \
-    || { echo "no gateway answers on port $PORT; see /tmp/viva-gateway-server.log"; exit 1; }
+await_ready "http://127.0.0.1:$MANAGEMENT_PORT/readyz" "http://127.0.0.1:$UPSTREAM_PORT/" || true
+kill -0 $server $upstream 2>/dev/null || { echo "a process died; see /tmp/viva-gateway-*.log"; exit 1; }
+gateway_answers "$PORT" /tmp/viva-gateway-server.log
 
 load() {
   "$java" --sun-misc-unsafe-memory-access=allow -cp "$bench" io.viva.bench.load.LoadGenerator \

@@ -72,11 +72,8 @@ env "${full_env[@]}" SERVER_PORT=$PORT ACCESS_LOG=false LOG_LEVEL=warn \
     "$java" $SERVER_JAVA_OPTS -jar "$jar" serve --config "$dir/viva.yaml" > /tmp/viva-grpc-server.log 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$dir"' EXIT
-for _ in $(seq 100); do
-  kill -0 $server 2>/dev/null || { echo "the server did not start:" >&2; tail -3 /tmp/viva-grpc-server.log >&2; exit 1; }
-  curl -sf "http://127.0.0.1:$PORT/health/ready" >/dev/null && break
-  sleep 0.1
-done
+await_ready "http://127.0.0.1:$PORT/health/ready" \
+    || { echo "the server did not start:" >&2; tail -3 /tmp/viva-grpc-server.log >&2; exit 1; }
 sleep 1
 
 grpc() {
@@ -98,13 +95,7 @@ grpc --mode envoy --depth "$DEPTH" --label "gRPC Envoy ShouldRateLimit (unary)"
 grpc --mode stream --streams "$STREAMS" --depth 64 --batch 1 --label "gRPC CheckStream (1 check/msg)"
 if [[ $FULL == 1 ]]; then
   keys_file="$dir/keys.txt"
-  for i in $(seq "$API_KEYS"); do
-    # The answer has no trailing newline: add one per key.
-    { curl -sf -X POST "http://127.0.0.1:$PORT/api/v1/keys" -H "Authorization: Bearer $admin_token" \
-        -d "{\"name\":\"bench $i\",\"tier\":\"bench\",\"owner_id\":\"bench\"}" \
-      | sed -n 's/.*"key":"\(viva_live_[0-9A-Za-z]*\)".*/\1/p'; echo; } >> "$keys_file"
-  done
-  [[ $(wc -l < "$keys_file") -eq $API_KEYS ]] || { echo "could not create $API_KEYS keys" >&2; exit 1; }
+  create_api_keys "$PORT" "$admin_token" "$API_KEYS" "$keys_file"
   "$java" --sun-misc-unsafe-memory-access=allow -cp "$bench" io.viva.bench.load.LoadGenerator \
       --url "http://127.0.0.1:$PORT/api/v1/rate-limit/check" --method POST --api-keys "$keys_file" \
       --duration "$DURATION" --warmup "$WARMUP" --connections "$CONNECTIONS" \

@@ -78,10 +78,7 @@ env "${store_env[@]}" MODE=$mode DATA_DIR=$data_dir ADMIN_TOKEN=$admin_token SER
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$config" "$data_dir";
   [[ -n $redis_started ]] && redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true' EXIT
-for _ in $(seq 100); do
-  curl -sf "http://127.0.0.1:$PORT/health/ready" >/dev/null && break
-  sleep 0.1
-done
+await_ready "http://127.0.0.1:$PORT/health/ready" || true
 sleep 2
 rss_kb=$(ps -o rss= -p "$server" | tr -d ' ')
 
@@ -113,13 +110,7 @@ load --url "http://127.0.0.1:$PORT/v1/check" --body '{"identifier":"user-%d","na
     --keys 10000 --rate "$half" --warmup "$OPEN_WARMUP" --label "POST /v1/check at half max"
 if [[ $FULL == 1 ]]; then
   keys_file="$data_dir/keys.txt"
-  for i in $(seq "$API_KEYS"); do
-    # The answer has no trailing newline: add one per key.
-    { curl -sf -X POST "http://127.0.0.1:$PORT/api/v1/keys" -H "Authorization: Bearer $admin_token" \
-        -d "{\"name\":\"bench $i\",\"tier\":\"bench\",\"owner_id\":\"bench\"}" \
-      | sed -n 's/.*"key":"\(viva_live_[0-9A-Za-z]*\)".*/\1/p'; echo; } >> "$keys_file"
-  done
-  [[ $(wc -l < "$keys_file") -eq $API_KEYS ]] || { echo "could not create $API_KEYS keys" >&2; exit 1; }
+  create_api_keys "$PORT" "$admin_token" "$API_KEYS" "$keys_file"
   verify_row=$(load --url "http://127.0.0.1:$PORT/api/v1/rate-limit/check" --method POST --api-keys "$keys_file" \
       --label "POST /api/v1/rate-limit/check ($API_KEYS keys)")
   echo "$verify_row"
@@ -135,17 +126,10 @@ if [[ $FULL == 1 ]]; then
       LOG_LEVEL=warn "$java" $SERVER_JAVA_OPTS -jar "$jar" serve --config "$config" > /tmp/viva-load-server-off.log 2>&1 &
   server=$!
   trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$config" "$data_dir" "$off_dir"' EXIT
-  for _ in $(seq 100); do
-    curl -sf "http://127.0.0.1:$PORT/health/ready" >/dev/null && break
-    sleep 0.1
-  done
+  await_ready "http://127.0.0.1:$PORT/health/ready" || true
   sleep 2
   keys_off="$off_dir/keys.txt"
-  for i in $(seq "$API_KEYS"); do
-    { curl -sf -X POST "http://127.0.0.1:$PORT/api/v1/keys" -H "Authorization: Bearer $admin_token" \
-        -d "{\"name\":\"bench $i\",\"tier\":\"bench\",\"owner_id\":\"bench\"}" \
-      | sed -n 's/.*"key":"\(viva_live_[0-9A-Za-z]*\)".*/\1/p'; echo; } >> "$keys_off"
-  done
+  create_api_keys "$PORT" "$admin_token" "$API_KEYS" "$keys_off"
   off_row=$(load --url "http://127.0.0.1:$PORT/api/v1/rate-limit/check" --method POST --api-keys "$keys_off" \
       --label "POST /api/v1/rate-limit/check ($API_KEYS keys, usage counting off)")
   echo "$off_row"

@@ -72,7 +72,7 @@ final class FullMode implements AutoCloseable {
 
   final PlatformConfig config;
   /** Proxies whose X-Forwarded-For names an anonymous client (the anonymous tier's identifier). */
-  final io.viva.server.gateway.TrustedProxies proxies;
+  private final io.viva.server.gateway.TrustedProxies proxies;
   final PlatformDatabase db;
   final PlatformStore store;
   final KeyVerifier verifier;
@@ -223,6 +223,14 @@ final class FullMode implements AutoCloseable {
   /** The clock of expiry and rotation grace. */
   Clock clock() {
     return clock;
+  }
+
+  /**
+   * Who an anonymous verified check is, over HTTP and gRPC alike: the peer's address, or the client
+   * a trusted proxy names in {@code forwardedFor} (an X-Forwarded-For value, or null).
+   */
+  String anonymousClient(io.vertx.core.net.SocketAddress peer, String forwardedFor) {
+    return proxies.clientIp(peer == null ? null : peer.hostAddress(), forwardedFor);
   }
 
   /**

@@ -6,7 +6,6 @@ import io.envoyproxy.envoy.service.ratelimit.v3.RlsProto;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
-import io.vertx.core.net.SocketAddress;
 import io.vertx.grpc.common.GrpcMessageDecoder;
 import io.vertx.grpc.common.GrpcMessageEncoder;
 import io.vertx.grpc.common.GrpcStatus;
@@ -397,7 +396,9 @@ final class GrpcApi {
       }
       CompletableFuture<Verification> f;
       try {
-        f = full.verify(secret(msg), msg.getApiKey().isEmpty() ? client(full, request) : null, cost(msg));
+        f = full.verify(secret(msg), msg.getApiKey().isEmpty() ? full.anonymousClient(
+            request.connection() == null ? null : request.connection().remoteAddress(),
+            request.headers().get("x-forwarded-for")) : null, cost(msg));
       } catch (ApiError e) {
         invalid(response, e);
         return;
@@ -422,16 +423,6 @@ final class GrpcApi {
       throw ApiError.invalid("cost: " + cost + " (expected: >= 0)");
     }
     return cost;
-  }
-
-  /**
-   * Who an anonymous request is, as on the HTTP route: the caller's IP address, or the client a
-   * trusted proxy names in {@code x-forwarded-for} metadata.
-   */
-  private static String client(FullMode full, GrpcServerRequest<?, ?> request) {
-    SocketAddress remote = request.connection() == null ? null : request.connection().remoteAddress();
-    return full.proxies.clientIp(remote == null ? null : remote.hostAddress(),
-        request.headers().get("x-forwarded-for"));
   }
 
   private VerifyKeyResponse verified(Verification v) {

@@ -144,9 +144,7 @@ final class PlatformApi {
     String secret = ctx.request().getHeader(X_API_KEY);
     String client = null;
     if (secret == null) {
-      SocketAddress remote = ctx.request().remoteAddress();
-      client = full.proxies.clientIp(remote == null ? null : remote.hostAddress(),
-          ctx.request().getHeader(X_FORWARDED_FOR));
+      client = full.anonymousClient(ctx.request().remoteAddress(), ctx.request().getHeader(X_FORWARDED_FOR));
     }
     CompletableFuture<Verification> answer = full.verify(secret, client, cost);
     CheckApi.whenDone(ctx, answer, () -> respond(ctx, answer.join()));

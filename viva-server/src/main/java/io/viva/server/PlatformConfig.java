@@ -44,11 +44,6 @@ record PlatformConfig(String databaseUrl, Path dataDir, String keyPepper, Durati
     trustedProxies = List.copyOf(trustedProxies);
   }
 
-  /** Without trusted proxies (tests). */
-  PlatformConfig(String databaseUrl, Path dataDir, String keyPepper, Duration rotationGrace, long keyCacheSize,
-      Duration changePoll, Duration lastUsedFlush) {
-    this(databaseUrl, dataDir, keyPepper, rotationGrace, keyCacheSize, changePoll, lastUsedFlush, List.of());
-  }
 
   private static final Set<String> KEYS = Set.of("database_url", "data_dir", "key_pepper", "rotation_grace",
       "key_cache_size", "change_poll_interval", "last_used_flush_interval", "trusted_proxies");

@@ -61,10 +61,18 @@ class FullModeIT {
   }
 
   static ServerConfig config(String databaseUrl, Path dataDir, String tiersYaml) {
+    return config(platform(databaseUrl, dataDir, java.util.List.of()), tiersYaml);
+  }
+
+  /** Full mode's test settings on {@code databaseUrl} (null: H2 in {@code dataDir}). */
+  static PlatformConfig platform(String databaseUrl, Path dataDir, java.util.List<String> trustedProxies) {
+    return new PlatformConfig(databaseUrl, dataDir, PEPPER, Duration.ofHours(1), 10_000, Duration.ofMillis(100),
+        Duration.ofMillis(200), trustedProxies);
+  }
+
+  static ServerConfig config(PlatformConfig pc, String tiersYaml) {
     try {
       ServerConfig.FileContents contents = ServerConfig.parseFile(tiersYaml.getBytes(StandardCharsets.UTF_8), "t.yaml");
-      PlatformConfig pc = new PlatformConfig(databaseUrl, dataDir, PEPPER, Duration.ofHours(1), 10_000,
-          Duration.ofMillis(100), Duration.ofMillis(200));
       return ServerConfig.defaults().with(l -> {
         l.adminToken = BOOT;
         l.accessLog = false;
@@ -408,14 +416,8 @@ class FullModeIT {
   }
 
   @Test
-  void anonymousClientsBehindATrustedProxyAreToldApartByXForwardedFor() throws ConfigException {
-    ServerConfig.FileContents contents = ServerConfig.parseFile(TIERS.getBytes(StandardCharsets.UTF_8), "t.yaml");
-    PlatformConfig trusting = new PlatformConfig(database.url(), dir, PEPPER, Duration.ofHours(1), 10_000,
-        Duration.ofMillis(100), Duration.ofMillis(200), java.util.List.of("127.0.0.0/8", "::1"));
-    ServerConfig cfg = ServerConfig.defaults().with(l -> {
-      l.adminToken = BOOT;
-      l.accessLog = false;
-    }).withPlatformForTest(trusting, contents.tiers());
+  void anonymousClientsBehindATrustedProxyAreToldApartByXForwardedFor() {
+    ServerConfig cfg = config(platform(database.url(), dir, java.util.List.of("127.0.0.0/8", "::1")), TIERS);
     try (TestServer t = TestServer.start(cfg, TestServer.options(clock))) {
       // The anonymous tier allows 2 a minute per client: each forwarded address has its own 2.
       for (String client : new String[] {"203.0.113.7", "198.51.100.9"}) {
@@ -442,7 +444,7 @@ class FullModeIT {
       l.adminToken = BOOT;
       l.accessLog = false;
     }).withPlatformForTest(new PlatformConfig(null, dir.resolve("data"), null, Duration.ofHours(1), 1000,
-        Duration.ofSeconds(1), Duration.ofSeconds(10)), null);
+        Duration.ofSeconds(1), Duration.ofSeconds(10), java.util.List.of()), null);
     try (TestServer t = TestServer.start(cfg, TestServer.options(clock))) {
       JsonNode tiers = t.get("/api/v1/tiers", bearer(BOOT)).json().get("tiers");
       assertThat(tiers).extracting(n -> n.get("name").asText())

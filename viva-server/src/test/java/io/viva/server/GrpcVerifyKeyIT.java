@@ -157,15 +157,9 @@ class GrpcVerifyKeyIT {
   }
 
   @Test
-  void behindATrustedProxyTheAnonymousClientIsTheForwardedOneOverGrpcAndHttp() throws ConfigException {
-    ServerConfig.FileContents contents = ServerConfig.parseFile(
-        FullModeIT.TIERS.getBytes(java.nio.charset.StandardCharsets.UTF_8), "t.yaml");
-    PlatformConfig trusting = new PlatformConfig(null, dir, FullModeIT.PEPPER, java.time.Duration.ofHours(1), 1000,
-        java.time.Duration.ofSeconds(1), java.time.Duration.ofSeconds(10), java.util.List.of("127.0.0.1", "::1"));
-    ServerConfig cfg = ServerConfig.defaults().with(l -> {
-      l.adminToken = FullModeIT.BOOT;
-      l.accessLog = false;
-    }).withPlatformForTest(trusting, contents.tiers());
+  void behindATrustedProxyTheAnonymousClientIsTheForwardedOneOverGrpcAndHttp() {
+    ServerConfig cfg = FullModeIT.config(FullModeIT.platform(null, dir, java.util.List.of("127.0.0.1", "::1")),
+        FullModeIT.TIERS);
     try (TestServer t = TestServer.start(cfg, TestServer.options(clock))) {
       withChannel(t, c -> {
         io.grpc.Metadata md = new io.grpc.Metadata();

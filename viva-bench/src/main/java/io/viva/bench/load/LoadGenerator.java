@@ -379,7 +379,11 @@ public final class LoadGenerator {
       return dead || head.get() == tail.get();
     }
 
+    /** Requests of the window still unanswered at the end (a dead connection counted its own in fail). */
     long unansweredInWindow() {
+      if (dead) {
+        return 0;
+      }
       long errors = 0;
       for (long i = head.get(); i < tail.get(); i++) {
         long intended = ring[(int) (i & (RING - 1))];
@@ -387,7 +391,7 @@ public final class LoadGenerator {
           errors++;
         }
       }
-      return dead ? 0 : errors;
+      return errors;
     }
 
     /** Queues one request intended at {@code intended}; the writer flushes it. */

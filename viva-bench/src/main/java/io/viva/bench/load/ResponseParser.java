@@ -173,7 +173,7 @@ final class ResponseParser {
       return false;
     }
     for (int i = 0; i < lowerName.length(); i++) {
-      if ((buf[from + i] | 0x20) != lowerName.charAt(i) && buf[from + i] != lowerName.charAt(i)) {
+      if ((buf[from + i] | 0x20) != lowerName.charAt(i)) { // header names: letters and '-', which | 0x20 keeps
         return false;
       }
     }
