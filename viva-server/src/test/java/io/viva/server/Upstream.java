@@ -134,7 +134,9 @@ final class Upstream implements AutoCloseable {
       sb.append("}}");
       req.body().onSuccess(b -> resp.putHeader("Content-Type", "application/json")
           .putHeader("Connection", "X-Up-Drop").putHeader("X-Up-Drop", "1").putHeader("X-Up-Keep", "1")
-          .putHeader("Keep-Alive", "timeout=30").end(sb.toString()));
+          .putHeader("Keep-Alive", "timeout=30")
+          // Many services echo the request id they were given.
+          .putHeader("X-Request-ID", String.valueOf(req.getHeader("X-Request-ID"))).end(sb.toString()));
     } else if (path.startsWith("/status/")) {
       int status = Integer.parseInt(path.substring("/status/".length()));
       req.body().onSuccess(b -> resp.setStatusCode(status).end(status == 204 || status == 304 ? "" : req.uri()));

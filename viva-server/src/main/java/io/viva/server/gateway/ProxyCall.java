@@ -501,7 +501,9 @@ final class ProxyCall {
     String connection = in.get(HttpHeaders.CONNECTION);
     for (var e : in) {
       String name = e.getKey();
-      if (!isHopByHop(name) && !listedIn(connection, name)) {
+      // The request id was set on the response when the request arrived (and sent upstream): an
+      // upstream echoing it would otherwise make it appear twice.
+      if (!isHopByHop(name) && !listedIn(connection, name) && !equalsIgnoreCase(name, "x-request-id")) {
         out.add(name, e.getValue());
       }
     }
