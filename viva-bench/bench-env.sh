@@ -1,7 +1,8 @@
 # Sourced by the viva-bench/run-*.sh scripts: the repository root as the working directory, a
 # JDK 21+ (scripts/java-home.sh) and `java`; bench_build builds the server's fat jar and the
 # benchmarks jar and sets `jar`, `bench` and SERVER_JAVA_OPTS (the ./viva launcher's flags unless
-# set, even to ""); SKIP_BUILD=1 reuses the jars already built.
+# set, even to ""); SKIP_BUILD=1 reuses the jars already built; SERVER_JAR=path runs another build
+# of the server (an older one, for a before/after in one session).
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 source scripts/java-home.sh
@@ -11,7 +12,7 @@ bench_build() {
   if [[ -z ${SKIP_BUILD:-} ]]; then
     ./mvnw -q -pl viva-server,viva-bench -am package -DskipTests
   fi
-  jar=viva-server/target/viva-server.jar
+  jar=${SERVER_JAR:-viva-server/target/viva-server.jar}
   bench=viva-bench/target/benchmarks.jar
   if [[ -z ${SERVER_JAVA_OPTS+x} ]]; then
     SERVER_JAVA_OPTS=$(./viva --print-java-opts)

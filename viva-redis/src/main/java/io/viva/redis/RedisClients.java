@@ -3,13 +3,22 @@ package io.viva.redis;
 import io.lettuce.core.ClientOptions;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.RedisURI;
+import io.lettuce.core.api.StatefulRedisConnection;
 import io.lettuce.core.SocketOptions;
 import io.lettuce.core.cluster.ClusterClientOptions;
 import io.lettuce.core.cluster.ClusterTopologyRefreshOptions;
 import io.lettuce.core.cluster.RedisClusterClient;
+import io.lettuce.core.metrics.CommandLatencyRecorder;
 import io.lettuce.core.resource.ClientResources;
 import io.lettuce.core.resource.Delay;
+import io.lettuce.core.resource.EventLoopGroupProvider;
+import io.netty.channel.EventLoop;
+import io.netty.channel.EventLoopGroup;
+import io.netty.util.concurrent.EventExecutor;
+import io.netty.util.concurrent.EventExecutorGroup;
+import io.netty.util.concurrent.Future;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
@@ -52,6 +61,9 @@ public final class RedisClients {
   public static ClientResources resources() {
     return ClientResources.builder()
         .reconnectDelay(Delay.exponential(Duration.ofMillis(1), MAX_RECONNECT_DELAY, 2, TimeUnit.MILLISECONDS))
+        // Lettuce turns this on whenever LatencyUtils is on the classpath: a histogram update per
+        // command and pause-detector threads waking every millisecond. Viva has its own metrics.
+        .commandLatencyRecorder(CommandLatencyRecorder.disabled())
         .build();
   }
 
@@ -75,6 +87,98 @@ public final class RedisClients {
             .build())
         .build());
     return client;
+  }
+
+  /**
+   * One standalone client per event loop of {@code loops}, each doing its network I/O on its own
+   * loop rather than on threads of Lettuce's. For a server whose requests already run on those loops
+   * (Vert.x's): with a store built on their connections ({@link RedisLimitStore#builder(List)}) a
+   * request is decided, written to Redis, read back and answered on one thread. The loops stay their
+   * owner's: Lettuce neither starts nor stops them. The clients share {@code base}'s other threads
+   * (its timer and executor); close the returned clients before {@code base} and the loops.
+   */
+  public static PerEventLoop perEventLoop(ClientResources base, Iterable<? extends EventExecutor> loops, RedisURI uri,
+      Duration connectTimeout) {
+    List<ClientResources> resources = new ArrayList<>();
+    List<RedisClient> clients = new ArrayList<>();
+    for (EventExecutor loop : loops) {
+      if (!(loop instanceof EventLoop eventLoop)) {
+        throw new IllegalArgumentException("not an event loop: " + loop);
+      }
+      ClientResources lent = base.mutate().eventLoopGroupProvider(new LentEventLoop(eventLoop)).build();
+      resources.add(lent);
+      clients.add(standalone(lent, uri, connectTimeout));
+    }
+    if (clients.isEmpty()) {
+      throw new IllegalArgumentException("no event loops");
+    }
+    return new PerEventLoop(clients, resources);
+  }
+
+  /** The clients of {@link #perEventLoop}, one per event loop, in the loops' order. */
+  public static final class PerEventLoop implements AutoCloseable {
+    private final List<RedisClient> clients;
+    private final List<ClientResources> resources;
+
+    private PerEventLoop(List<RedisClient> clients, List<ClientResources> resources) {
+      this.clients = List.copyOf(clients);
+      this.resources = List.copyOf(resources);
+    }
+
+    /** The clients. */
+    public List<RedisClient> clients() {
+      return clients;
+    }
+
+    /** Connects every client, or none: on a failure the connections made are closed and it is thrown. */
+    public List<StatefulRedisConnection<String, String>> connect() {
+      List<StatefulRedisConnection<String, String>> connections = new ArrayList<>();
+      try {
+        for (RedisClient client : clients) {
+          connections.add(client.connect());
+        }
+      } catch (RuntimeException e) {
+        connections.forEach(StatefulRedisConnection::close);
+        throw e;
+      }
+      return connections;
+    }
+
+    /** Shuts the clients down (closing their connections), leaving the loops and the base resources alone. */
+    @Override
+    public void close() {
+      for (RedisClient client : clients) {
+        client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
+      }
+      for (ClientResources r : resources) {
+        r.shutdown(0, 2, TimeUnit.SECONDS);
+      }
+    }
+  }
+
+  /** Lends an event loop someone else owns to Lettuce, which then never shuts it down. */
+  private record LentEventLoop(EventLoop loop) implements EventLoopGroupProvider {
+    @Override
+    @SuppressWarnings("unchecked")
+    public <T extends EventLoopGroup> T allocate(Class<T> type) {
+      // Lettuce asks for its transport's group class but only uses the result as an EventLoopGroup.
+      return (T) loop;
+    }
+
+    @Override
+    public int threadPoolSize() {
+      return 1;
+    }
+
+    @Override
+    public Future<Boolean> release(EventExecutorGroup group, long quietPeriod, long timeout, TimeUnit unit) {
+      return loop.newSucceededFuture(true);
+    }
+
+    @Override
+    public Future<Boolean> shutdown(long quietPeriod, long timeout, TimeUnit unit) {
+      return loop.newSucceededFuture(true);
+    }
   }
 
   private static SocketOptions socket(Duration connectTimeout) {

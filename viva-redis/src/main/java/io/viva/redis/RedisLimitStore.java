@@ -25,6 +25,8 @@ import io.viva.core.LimitStore;
 import io.viva.core.Policy;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
+import io.netty.util.concurrent.EventExecutor;
+import io.netty.util.internal.ThreadExecutorMap;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -79,7 +81,10 @@ import java.util.concurrent.atomic.LongAdder;
  * DEL on keys of one slot) are routed by Lettuce to the master of the keys' slot. A node that has
  * not seen the script answers NOSCRIPT; the store then loads it (on a cluster connection Lettuce
  * sends SCRIPT LOAD to every node) and retries once. Concurrent decisions share the connection
- * and so are pipelined; {@link #acquireAllAsync} writes a whole batch with one flush.
+ * and so are pipelined; {@link #acquireAllAsync} writes a whole batch with one flush. On a standalone
+ * connection the decisions of all threads are written from the connection's event loop, those that
+ * queued meanwhile in one flush; with one connection per event loop ({@link #builder(List)}) a
+ * caller on such a loop never hands a decision to another thread.
  *
  * <p><b>Failures.</b> Without a {@link Builder#failureMode failure mode} a Redis error reaches the
  * caller (as a {@link RedisStoreException} or Lettuce's exception). With one, the store never
@@ -126,6 +131,11 @@ public final class RedisLimitStore implements LimitStore {
   private static final ScheduledThreadPoolExecutor TIMER = timer();
 
   private final StatefulConnection<Object, Object> connection;
+  /**
+   * The connections decisions are written on (standalone: the connection, or one per event loop,
+   * see {@link #builder(List)}); null on a Cluster, whose decisions are dispatched directly.
+   */
+  private final Lane[] lanes;
   private final RedisClusterAsyncCommands<String, String> commands;
   private final AutoCloseable owned;
   private final String prefix;
@@ -149,6 +159,16 @@ public final class RedisLimitStore implements LimitStore {
 
   private RedisLimitStore(Builder b) {
     this.connection = anyCodec(b.connection);
+    if (b.connection instanceof StatefulRedisClusterConnection<?, ?>) {
+      this.lanes = null;
+    } else {
+      List<? extends StatefulConnection<?, ?>> all = b.lanes != null ? b.lanes : List.of(b.connection);
+      this.lanes = new Lane[all.size()];
+      for (int i = 0; i < lanes.length; i++) {
+        lanes[i] = new Lane(anyCodec(all.get(i)));
+        lanes[i].learnLoop();
+      }
+    }
     this.commands = b.commands;
     this.owned = b.owned;
     this.prefix = b.prefix;
@@ -175,6 +195,27 @@ public final class RedisLimitStore implements LimitStore {
     return new Builder(connection, connection.async(), connection);
   }
 
+  /**
+   * Starts a store on several standalone connections to one Redis, which the caller keeps and
+   * closes: a decision goes out on the connection whose event loop is the calling thread's, so a
+   * caller running on an event loop it shares with Lettuce ({@link RedisClients#perEventLoop})
+   * decides without handing work to another thread; any other thread keeps to one connection chosen
+   * by its id. The first connection also carries the rest ({@link #reset}, loading the script).
+   *
+   * <p>On such a loop only the asynchronous calls may be used: {@link #acquire} and {@link #reset}
+   * there would wait for a reply that the waiting thread itself must read, so they throw
+   * {@link IllegalStateException} instead.
+   */
+  public static Builder builder(List<? extends StatefulRedisConnection<String, String>> connections) {
+    if (connections.isEmpty()) {
+      throw new IllegalArgumentException("at least one connection");
+    }
+    StatefulRedisConnection<String, String> first = Objects.requireNonNull(connections.get(0), "connection");
+    Builder b = new Builder(first, first.async(), null);
+    b.lanes = List.copyOf(connections);
+    return b;
+  }
+
   /** Starts a store on a Redis Cluster {@code connection}, which the caller keeps and closes. */
   public static Builder builder(StatefulRedisClusterConnection<String, String> connection) {
     Objects.requireNonNull(connection, "connection");
@@ -189,6 +230,7 @@ public final class RedisLimitStore implements LimitStore {
 
   @Override
   public Decision acquire(Policy policy, String key, long cost, String idempotencyKey) {
+    checkNotOnLane();
     try {
       return acquireAsync(policy, key, cost, idempotencyKey).toCompletableFuture().get();
     } catch (InterruptedException e) {
@@ -207,11 +249,7 @@ public final class RedisLimitStore implements LimitStore {
       return CompletableFuture.completedFuture(answered);
     }
     Call call = new Call(c, key, cost, idempotencyKey);
-    try {
-      connection.dispatch(raw(call.current));
-    } catch (RuntimeException e) {
-      call.current.completeExceptionally(e);
-    }
+    write(call.current);
     call.startTimer();
     return call;
   }
@@ -241,16 +279,86 @@ public final class RedisLimitStore implements LimitStore {
       }
     }
     if (!batch.isEmpty()) {
-      try {
-        connection.dispatch(batch);
-      } catch (RuntimeException e) {
+      if (lanes != null) {
+        Lane lane = lane();
         for (Call call : calls) {
-          call.current.completeExceptionally(e);
+          call.current.lane = lane;
+        }
+        lane.writeAll(batch);
+      } else {
+        try {
+          connection.dispatch(batch);
+        } catch (RuntimeException e) {
+          for (Call call : calls) {
+            call.current.completeExceptionally(e);
+          }
         }
       }
       for (Call call : calls) {
         call.startTimer();
       }
+    }
+    return out;
+  }
+
+  /** Sends one EVALSHA; a failure to write fails the command (and so its call), never the caller. */
+  private void write(EvalCommand command) {
+    if (lanes != null) {
+      Lane lane = lane();
+      command.lane = lane;
+      lane.write(raw(command));
+      return;
+    }
+    try {
+      connection.dispatch(raw(command));
+    } catch (RuntimeException e) {
+      command.completeExceptionally(e);
+    }
+  }
+
+  /**
+   * The connection served by the calling thread's event loop, if one is; else one chosen by the
+   * thread, so that each thread keeps to one connection (its decisions stay in order) and many
+   * threads spread over all of them.
+   */
+  private Lane lane() {
+    Lane[] all = lanes;
+    if (all.length == 1) {
+      return all[0];
+    }
+    EventExecutor current = ThreadExecutorMap.currentExecutor();
+    if (current != null) {
+      for (Lane lane : all) {
+        if (lane.loop() == current) {
+          return lane;
+        }
+      }
+    }
+    return all[(int) Long.remainderUnsigned(Thread.currentThread().threadId(), all.length)];
+  }
+
+  /** Blocking calls on an event loop that reads Redis replies would wait for themselves. */
+  private void checkNotOnLane() {
+    if (lanes == null) {
+      return;
+    }
+    EventExecutor current = ThreadExecutorMap.currentExecutor();
+    if (current == null) {
+      return;
+    }
+    for (Lane lane : lanes) {
+      if (lane.loop() == current) {
+        throw new IllegalStateException("a blocking Redis call on the event loop that reads its replies would never"
+            + " return: use acquireAsync, or call from another thread");
+      }
+    }
+  }
+
+  /** Decisions written so far on each connection, in the order given to {@link #builder(List)}; for tests. */
+  long[] writtenPerConnection() {
+    long[] out = new long[lanes == null ? 0 : lanes.length];
+    for (int i = 0; i < out.length; i++) {
+      out[i] = lanes[i].written();
     }
     return out;
   }
@@ -372,6 +480,7 @@ public final class RedisLimitStore implements LimitStore {
 
   @Override
   public void reset(Policy policy, String key) {
+    checkNotOnLane();
     Compiled c = compiled(policy);
     byte[] k = key.getBytes(StandardCharsets.UTF_8);
     String[] keys = new String[c.tails.length];
@@ -563,7 +672,7 @@ public final class RedisLimitStore implements LimitStore {
       this.current = new EvalCommand(this);
     }
 
-    /** With a failure mode, the decision timeout starts once the command is written. */
+    /** With a failure mode, the decision timeout starts once the command is handed to the connection. */
     void startTimer() {
       if (failureMode != null && !isDone()) {
         timer = TIMER.schedule(this, timeoutNanos, TimeUnit.NANOSECONDS);
@@ -619,11 +728,7 @@ public final class RedisLimitStore implements LimitStore {
       }
       EvalCommand retry = new EvalCommand(this);
       current = retry;
-      try {
-        connection.dispatch(raw(retry));
-      } catch (RuntimeException e) {
-        failed(e);
-      }
+      write(retry);
     }
 
     private boolean settle() {
@@ -674,6 +779,8 @@ public final class RedisLimitStore implements LimitStore {
   /** An EVALSHA of viva.lua that tells its {@link Call} how it ended. */
   private static final class EvalCommand extends AsyncCommand<byte[], byte[], long[]> {
     private final Call call;
+    /** The connection it was written on; null on a Cluster. */
+    Lane lane;
     private boolean notified;
 
     EvalCommand(Call call) {
@@ -685,6 +792,9 @@ public final class RedisLimitStore implements LimitStore {
     @Override
     protected void completeResult() {
       super.completeResult();
+      if (lane != null) {
+        lane.replied();
+      }
       notifyCall();
     }
 
@@ -1055,6 +1165,7 @@ public final class RedisLimitStore implements LimitStore {
     private int formatVersion = FORMAT_VERSION;
     private TimeSource timeSource = TimeSource.REDIS;
     private Clock clock = Clock.system();
+    private List<? extends StatefulConnection<?, ?>> lanes;
     private FailureMode failureMode;
     private Duration decisionTimeout = DEFAULT_DECISION_TIMEOUT;
     private int failureThreshold = DEFAULT_FAILURE_THRESHOLD;

@@ -1,10 +1,9 @@
 package io.viva.server;
 
-import io.lettuce.core.AbstractRedisClient;
-import io.lettuce.core.RedisClient;
 import io.lettuce.core.RedisURI;
 import io.lettuce.core.resource.ClientResources;
 import io.lettuce.core.cluster.RedisClusterClient;
+import io.netty.channel.EventLoopGroup;
 import io.viva.core.Clock;
 import io.viva.core.Decision;
 import io.viva.core.InMemoryLimitStore;
@@ -45,7 +44,10 @@ final class RedisBackend implements LimitStore {
   private final ServerConfig.Redis settings;
   private final Clock clock;
   private final FailureMode mode;
-  private final AbstractRedisClient client;
+  /** A Cluster's client; null for standalone and Sentinel. */
+  private final RedisClusterClient cluster;
+  /** Standalone and Sentinel: a client per event loop of the server's; null for a Cluster. */
+  private final RedisClients.PerEventLoop perLoop;
   private final ClientResources resources;
   private final InMemoryLimitStore local;
   private final ScheduledExecutorService retry;
@@ -54,7 +56,13 @@ final class RedisBackend implements LimitStore {
   private volatile RedisLimitStore store;
   private volatile boolean closed;
 
-  RedisBackend(ServerConfig.Redis settings, Clock clock) {
+  /**
+   * A store on Redis whose standalone (or Sentinel) connections are served by {@code loops}, one
+   * connection per loop, so that a request handled on a loop is decided on that loop's connection
+   * without a hand-off between threads (see {@link RedisClients#perEventLoop}). A Cluster client
+   * keeps Lettuce's own threads: its connections, one per node, are not tied to a caller.
+   */
+  RedisBackend(ServerConfig.Redis settings, Clock clock, EventLoopGroup loops) {
     this.settings = settings;
     this.clock = clock;
     this.mode = FailureMode.valueOf(settings.failureMode().toUpperCase(Locale.ROOT));
@@ -65,9 +73,11 @@ final class RedisBackend implements LimitStore {
       for (String node : settings.clusterNodes()) {
         seeds.add(RedisURI.create(node.contains("://") ? node : "redis://" + node));
       }
-      client = RedisClients.cluster(resources, seeds, CONNECT_TIMEOUT);
+      cluster = RedisClients.cluster(resources, seeds, CONNECT_TIMEOUT);
+      perLoop = null;
     } else {
-      client = RedisClients.standalone(resources, RedisURI.create(settings.url()), CONNECT_TIMEOUT);
+      cluster = null;
+      perLoop = RedisClients.perEventLoop(resources, loops, RedisURI.create(settings.url()), CONNECT_TIMEOUT);
     }
     retry = Executors.newSingleThreadScheduledExecutor(r -> {
       Thread t = new Thread(r, "viva-redis-connect");
@@ -91,8 +101,8 @@ final class RedisBackend implements LimitStore {
       return true;
     }
     try {
-      RedisLimitStore.Builder b = settings.cluster()
-          ? RedisLimitStore.builder((RedisClusterClient) client) : RedisLimitStore.builder((RedisClient) client);
+      RedisLimitStore.Builder b = perLoop == null
+          ? RedisLimitStore.builder(cluster) : RedisLimitStore.builder(perLoop.connect());
       store = b.keyPrefix(settings.keyPrefix()).clock(clock).failureMode(mode)
           .timeSource("local".equals(settings.clock()) ? TimeSource.LOCAL : TimeSource.REDIS)
           .formatVersion(settings.formatVersion()).shortCircuitKeys(settings.shortCircuitKeys())
@@ -221,7 +231,12 @@ final class RedisBackend implements LimitStore {
     if (local != null) {
       local.close();
     }
-    client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
+    if (perLoop != null) {
+      // Closes the connections, which a store built on a list of them leaves to its caller.
+      perLoop.close();
+    } else {
+      cluster.shutdown(Duration.ZERO, Duration.ofSeconds(2));
+    }
     resources.shutdown(0, 2, TimeUnit.SECONDS);
   }
 

@@ -78,7 +78,15 @@ public final class VivaServer implements AutoCloseable {
 
   private VivaServer(ServerConfig config, Options options) {
     this.config = config;
-    this.store = config.redis() != null ? new RedisBackend(config.redis(), options.clock())
+    this.vertx = Vertx.vertx(new VertxOptions()
+        .setEventLoopPoolSize(config.eventLoops())
+        .setWorkerPoolSize(2)
+        .setInternalBlockingPoolSize(2)
+        .setPreferNativeTransport(false)
+        .setFileSystemOptions(new FileSystemOptions().setFileCachingEnabled(false).setClassPathResolvingEnabled(false)));
+    // The Redis store does its I/O on Vert.x's event loops, a connection each (see RedisBackend).
+    this.store = config.redis() != null ? new RedisBackend(config.redis(), options.clock(),
+        ((io.vertx.core.internal.VertxInternal) vertx).nettyEventLoopGroup())
         : InMemoryLimitStore.builder().clock(options.clock()).maximumKeys(config.maxKeys()).build();
     this.metrics = new Metrics(store);
     this.traffic = new TrafficRecorder(store.clock()::micros, OFFENDER_CAPACITY);
@@ -95,14 +103,9 @@ public final class VivaServer implements AutoCloseable {
     } catch (RuntimeException e) {
       metrics.close();
       store.close();
+      vertx.close();
       throw e;
     }
-    this.vertx = Vertx.vertx(new VertxOptions()
-        .setEventLoopPoolSize(config.eventLoops())
-        .setWorkerPoolSize(2)
-        .setInternalBlockingPoolSize(2)
-        .setPreferNativeTransport(false)
-        .setFileSystemOptions(new FileSystemOptions().setFileCachingEnabled(false).setClassPathResolvingEnabled(false)));
   }
 
   /**
@@ -120,6 +123,8 @@ public final class VivaServer implements AutoCloseable {
     try {
       server.doStart(options);
     } catch (RuntimeException e) {
+      // The Redis store's connections live on Vert.x's event loops: close them first.
+      server.store.close();
       server.vertx.close();
       if (server.sampler != null) {
         server.sampler.close();
@@ -131,7 +136,6 @@ public final class VivaServer implements AutoCloseable {
         server.full.close();
       }
       server.metrics.close();
-      server.store.close();
       throw e;
     }
     return server;
@@ -314,6 +318,8 @@ public final class VivaServer implements AutoCloseable {
       LOG.warn("graceful shutdown did not complete within {}: closing remaining connections",
           DurationParser.format(grace));
     }
+    // In-flight requests are done; the Redis store's connections live on Vert.x's event loops.
+    store.close();
     try {
       vertx.close().toCompletionStage().toCompletableFuture().get(5, TimeUnit.SECONDS);
     } catch (InterruptedException e) {
@@ -331,7 +337,6 @@ public final class VivaServer implements AutoCloseable {
       full.close();
     }
     metrics.close();
-    store.close();
     LOG.info("stopped in {} ms", TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started));
   }
 

@@ -6,12 +6,16 @@ import io.github.bucket4j.distributed.ExpirationAfterWriteStrategy;
 import io.github.bucket4j.distributed.proxy.AsyncProxyManager;
 import io.github.bucket4j.redis.lettuce.Bucket4jLettuce;
 import io.lettuce.core.RedisClient;
+import io.lettuce.core.RedisURI;
 import io.lettuce.core.codec.ByteArrayCodec;
 import io.lettuce.core.codec.RedisCodec;
 import io.lettuce.core.codec.StringCodec;
+import io.lettuce.core.resource.ClientResources;
 import io.viva.core.Decision;
 import io.viva.core.Limit;
 import io.viva.core.Policy;
+import io.viva.redis.FailureMode;
+import io.viva.redis.RedisClients;
 import io.viva.redis.RedisLimitStore;
 import io.viva.redis.TimeSource;
 import java.lang.management.ManagementFactory;
@@ -45,6 +49,9 @@ import org.HdrHistogram.Recorder;
  * Both subjects use one token bucket of a huge capacity (10^9 per second), so nothing is denied
  * and every decision writes state. Keys cycle over {@code --keys} identifiers ({@code 1}: one hot
  * key). {@code --clock redis|local}: the store's time source (default redis, as the server).
+ * {@code --failure-mode fail_open|fail_closed|local}: give Viva's store a failure mode, and so its
+ * decision timeout, as the server does (default none). The client is built as the server builds
+ * its own ({@link RedisClients}).
  * {@code --connections K} spreads the decisions over K Lettuce connections (default 1, as a
  * store built on one {@code RedisClient} has). Prints one markdown table row.
  *
@@ -74,6 +81,7 @@ public final class RedisStoreLoad {
   private final Duration duration;
   private final Duration warmup;
   private final TimeSource timeSource;
+  private final FailureMode failureMode;
 
   private final Recorder recorder = new Recorder(3);
   private final LongAdder completed = new LongAdder();
@@ -81,6 +89,9 @@ public final class RedisStoreLoad {
   private final LongAdder errors = new LongAdder();
   private final AtomicLong cursor = new AtomicLong();
   private volatile boolean measuring;
+  /** Open loop: how late the pacer issued each decision, and its latency from then on. */
+  private final Recorder lateness = new Recorder(3);
+  private final Recorder fromSend = new Recorder(3);
   private volatile boolean stopping;
 
   private RedisStoreLoad(Map<String, String> args) {
@@ -93,6 +104,8 @@ public final class RedisStoreLoad {
     this.duration = parseDuration(args.getOrDefault("duration", "10s"));
     this.warmup = parseDuration(args.getOrDefault("warmup", "3s"));
     this.timeSource = TimeSource.valueOf(args.getOrDefault("clock", "redis").toUpperCase(Locale.ROOT));
+    String mode = args.get("failure-mode");
+    this.failureMode = mode == null ? null : FailureMode.valueOf(mode.toUpperCase(Locale.ROOT));
   }
 
   public static void main(String[] argv) throws Exception {
@@ -108,7 +121,9 @@ public final class RedisStoreLoad {
   }
 
   private void run() throws Exception {
-    RedisClient client = RedisClient.create(redis);
+    // As the server builds its client (RedisBackend).
+    ClientResources resources = RedisClients.resources();
+    RedisClient client = RedisClients.standalone(resources, RedisURI.create(redis), Duration.ofSeconds(5));
     try (Subject subject = switch (subjectName) {
       case "viva" -> viva(client);
       case "bucket4j" -> bucket4j(client);
@@ -131,6 +146,8 @@ public final class RedisStoreLoad {
       denied.reset();
       errors.reset();
       recorder.reset();
+      lateness.reset();
+      fromSend.reset();
       long cpu0 = cpuNanos();
       long allocated0 = allocatedBytes();
       long start = System.nanoTime();
@@ -154,8 +171,17 @@ public final class RedisStoreLoad {
       // On stderr, so that the table row stays alone on stdout.
       System.err.printf(Locale.ROOT, "%s: %,d bytes allocated per decision (all threads of the client JVM)%n",
           subjectName, done == 0 ? 0 : allocated / done);
+      if (rate > 0) {
+        // Where the tail comes from: the pacer (this JVM's scheduling) or the store's round trip.
+        Histogram late = lateness.getIntervalHistogram();
+        Histogram sent = fromSend.getIntervalHistogram();
+        System.err.printf(Locale.ROOT, "%s: pacer lateness p99 %.3f ms, max %.3f ms; latency from the actual send p50 %.3f ms,"
+            + " p99 %.3f ms, max %.3f ms%n", subjectName, late.getValueAtPercentile(99) / 1000.0, late.getMaxValue() / 1000.0,
+            sent.getValueAtPercentile(50) / 1000.0, sent.getValueAtPercentile(99) / 1000.0, sent.getMaxValue() / 1000.0);
+      }
     } finally {
       client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
+      resources.shutdown(0, 2, TimeUnit.SECONDS);
     }
   }
 
@@ -191,7 +217,16 @@ public final class RedisStoreLoad {
         long scheduled = next;
         next += interval;
         try {
-          subject.decide(nextKey()).whenComplete((allowed, error) -> record(scheduled, allowed, error));
+          long actual = System.nanoTime();
+          if (measuring) {
+            lateness.recordValue(Math.max(1, (actual - scheduled) / 1000));
+          }
+          subject.decide(nextKey()).whenComplete((allowed, error) -> {
+            if (measuring && error == null) {
+              fromSend.recordValue(Math.max(1, (System.nanoTime() - actual) / 1000));
+            }
+            record(scheduled, allowed, error);
+          });
         } catch (RuntimeException e) {
           errors.increment();
         }
@@ -231,7 +266,8 @@ public final class RedisStoreLoad {
     Policy policy = Policy.of("bench", Limit.tokenBucket(CAPACITY, Duration.ofSeconds(1)));
     List<RedisLimitStore> stores = new ArrayList<>();
     for (int i = 0; i < connections; i++) {
-      stores.add(RedisLimitStore.builder(client).timeSource(timeSource).build());
+      RedisLimitStore.Builder b = RedisLimitStore.builder(client).timeSource(timeSource);
+      stores.add((failureMode == null ? b : b.failureMode(failureMode)).build());
     }
     String[] ids = new String[keys];
     for (int i = 0; i < keys; i++) {
