@@ -7,7 +7,10 @@
 #      key, unpipelined (-P 1) and pipelined (-P 16): the Redis limit on this machine;
 #   2. io.viva.bench.redis.RedisStoreLoad, closed loop: Viva's RedisLimitStore.acquireAsync and
 #      Bucket4j's LettuceBasedProxyManager (asAsync().tryConsume), 10,000 keys and one hot key;
-#   3. open loop at half of Viva's max rate (10,000 keys), for the p99.
+#   3. open loop at half of Viva's max rate (10,000 keys), for the p99: from a pacer thread, and
+#      from the event loop that serves the connection (as the server asks; see --caller in
+#      RedisStoreLoad). RedisStoreLoad's stderr tells the pacer's own lateness apart from the
+#      latency after the send.
 #
 # Every row also reports the CPU used by redis-server (INFO cpu, delta over the run) and by the
 # client process, as a share of one core: client and Redis share the machine's cores.
@@ -86,7 +89,7 @@ load() {
   c0=$(redis_cpu)
   # shellcheck disable=SC2086
   row=$("$java" $CLIENT_JAVA_OPTS -cp "$bench" io.viva.bench.redis.RedisStoreLoad --redis "redis://127.0.0.1:$PORT" \
-      --duration "$DURATION" --warmup "$WARMUP" --subject "$1" --keys "$2" "${@:3}" 2>/dev/null)
+      --duration "$DURATION" --warmup "$WARMUP" --subject "$1" --keys "$2" "${@:3}" 2> >(grep --line-buffered "pacer lateness" | sed -u "s/^/    /" >&2))
   c1=$(redis_cpu)
   # The row ends "| denied | errors |"; replace them with Redis CPU over warm-up + measurement.
   local secs
@@ -118,9 +121,14 @@ load bucket4j 1 --concurrency "$CONCURRENCY"
 load viva "$KEYS" --concurrency 200
 load viva "$KEYS" --concurrency "$CONCURRENCY" --connections 4
 load bucket4j 1 --concurrency 4
+# As the server asks: on the event loop that serves the connection (no hand-off between threads).
+load viva "$KEYS" --concurrency "$CONCURRENCY" --caller loop
+# Few callers, about half the max rate: the closed-loop latency there.
+load viva "$KEYS" --concurrency 8
 
 # 3. Open loop at half of each one's max (10,000 keys), and Bucket4j at Viva's half too.
 half() { echo $(( $(echo "$1" | awk -F'|' '{gsub(/[ ,]/, "", $6); print $6}') / 2 )); }
 load viva "$KEYS" --rate "$(half "$viva_row")"
+load viva "$KEYS" --rate "$(half "$viva_row")" --caller loop
 load bucket4j "$KEYS" --rate "$(half "$b4j_row")"
 load bucket4j "$KEYS" --rate "$(half "$viva_row")"

@@ -28,10 +28,10 @@ import java.util.concurrent.atomic.LongAdder;
  * then spends its time on wake-ups and small writes, and a short stall leaves a queue that drains
  * slowly (docs/benchmarks.md, the Redis store's open loop). Here a command joins a queue, and the
  * first one into an empty queue schedules a drain on the loop; whatever has queued by the time it
- * runs goes out together. Commands issued on the loop itself (a reply's callback issuing the next
- * decision, or a Vert.x request on a loop lent to Lettuce, see {@link RedisClients#perEventLoop})
- * queue as well and go out after the loop has handled all the input at hand, again in one flush,
- * without any hand-off between threads.
+ * runs goes out together. Commands issued on the loop itself (a Vert.x request on a loop lent to
+ * Lettuce, see {@link RedisClients#perEventLoop}) queue as well and go out after the loop has
+ * handled all the input at hand, again in one flush, without any hand-off between threads; those
+ * issued by the callbacks of a reply go out at once ({@link #replying}).
  *
  * <p>Lettuce does not expose the channel, so the event loop is learned from the thread that
  * completes a reply ({@link #replied}), first that of a {@code PING} sent by {@link #learnLoop}.
@@ -47,6 +47,11 @@ final class Lane implements Runnable {
   private final AtomicBoolean scheduled = new AtomicBoolean();
   private final LongAdder written = new LongAdder();
   private volatile EventExecutor loop;
+  /**
+   * Set on the loop while a reply's callbacks run ({@link #replying}): a decision they ask for is
+   * written at once. Read and written only on the loop.
+   */
+  private boolean replying;
 
   Lane(StatefulConnection<Object, Object> connection) {
     this.connection = connection;
@@ -79,7 +84,7 @@ final class Lane implements Runnable {
   void write(RedisCommand<Object, Object, ?> command) {
     written.increment();
     EventExecutor l = loop;
-    if (l == null) {
+    if (l == null || (l.inEventLoop() && replying)) {
       dispatch(command);
       return;
     }
@@ -99,6 +104,22 @@ final class Lane implements Runnable {
   void writeAll(List<RedisCommand<Object, Object, ?>> batch) {
     written.add(batch.size());
     dispatchAll(batch);
+  }
+
+  /**
+   * Runs the callbacks of a reply from Redis, on the thread that read it. A decision they ask for
+   * (a caller that chains decisions, each after the last one's answer) is written at once, not
+   * after the loop's other work: Redis is waiting for it, and writing it now keeps the pipeline
+   * full. Decisions asked from other input on the loop (requests to a server) queue as usual.
+   */
+  void replying(Runnable callbacks) {
+    replied();
+    replying = true;
+    try {
+      callbacks.run();
+    } finally {
+      replying = false;
+    }
   }
 
   /** Called on the thread that completed a reply from Redis: the connection's event loop. */

@@ -777,7 +777,7 @@ public final class RedisLimitStore implements LimitStore {
   }
 
   /** An EVALSHA of viva.lua that tells its {@link Call} how it ended. */
-  private static final class EvalCommand extends AsyncCommand<byte[], byte[], long[]> {
+  private static final class EvalCommand extends AsyncCommand<byte[], byte[], long[]> implements Runnable {
     private final Call call;
     /** The connection it was written on; null on a Cluster. */
     Lane lane;
@@ -793,9 +793,10 @@ public final class RedisLimitStore implements LimitStore {
     protected void completeResult() {
       super.completeResult();
       if (lane != null) {
-        lane.replied();
+        lane.replying(this);
+      } else {
+        notifyCall();
       }
-      notifyCall();
     }
 
     /** The connection failed or closed (errors from Redis come through {@link #completeResult()}). */
@@ -804,6 +805,12 @@ public final class RedisLimitStore implements LimitStore {
       boolean done = super.completeExceptionally(error);
       notifyCall();
       return done;
+    }
+
+    /** Tells the call, as {@link Lane#replying} runs it. */
+    @Override
+    public void run() {
+      notifyCall();
     }
 
     private void notifyCall() {

@@ -11,6 +11,9 @@ import io.lettuce.core.codec.ByteArrayCodec;
 import io.lettuce.core.codec.RedisCodec;
 import io.lettuce.core.codec.StringCodec;
 import io.lettuce.core.resource.ClientResources;
+import io.netty.channel.EventLoop;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.nio.NioIoHandler;
 import io.viva.core.Decision;
 import io.viva.core.Limit;
 import io.viva.core.Policy;
@@ -51,7 +54,10 @@ import org.HdrHistogram.Recorder;
  * key). {@code --clock redis|local}: the store's time source (default redis, as the server).
  * {@code --failure-mode fail_open|fail_closed|local}: give Viva's store a failure mode, and so its
  * decision timeout, as the server does (default none). The client is built as the server builds
- * its own ({@link RedisClients}).
+ * its own ({@link RedisClients}). {@code --caller thread|loop} (Viva only): who asks for decisions,
+ * a thread of the client's own (the pacer, or the reply callbacks in closed loop; default) or, as in
+ * the server, the event loop that also serves the store's connection ({@link
+ * RedisClients#perEventLoop}).
  * {@code --connections K} spreads the decisions over K Lettuce connections (default 1, as a
  * store built on one {@code RedisClient} has). Prints one markdown table row.
  *
@@ -82,6 +88,7 @@ public final class RedisStoreLoad {
   private final Duration warmup;
   private final TimeSource timeSource;
   private final FailureMode failureMode;
+  private final String caller;
 
   private final Recorder recorder = new Recorder(3);
   private final LongAdder completed = new LongAdder();
@@ -92,6 +99,9 @@ public final class RedisStoreLoad {
   /** Open loop: how late the pacer issued each decision, and its latency from then on. */
   private final Recorder lateness = new Recorder(3);
   private final Recorder fromSend = new Recorder(3);
+  private long nextDue;
+  /** {@code --caller loop}: the event loop the Viva store's connection is on, and the decisions are asked on. */
+  private EventLoop callerLoop;
   private volatile boolean stopping;
 
   private RedisStoreLoad(Map<String, String> args) {
@@ -104,6 +114,10 @@ public final class RedisStoreLoad {
     this.duration = parseDuration(args.getOrDefault("duration", "10s"));
     this.warmup = parseDuration(args.getOrDefault("warmup", "3s"));
     this.timeSource = TimeSource.valueOf(args.getOrDefault("clock", "redis").toUpperCase(Locale.ROOT));
+    this.caller = args.getOrDefault("caller", "thread");
+    if (!caller.equals("thread") && !caller.equals("loop")) {
+      throw new IllegalArgumentException("--caller: thread or loop, got " + caller);
+    }
     String mode = args.get("failure-mode");
     this.failureMode = mode == null ? null : FailureMode.valueOf(mode.toUpperCase(Locale.ROOT));
   }
@@ -125,15 +139,25 @@ public final class RedisStoreLoad {
     ClientResources resources = RedisClients.resources();
     RedisClient client = RedisClients.standalone(resources, RedisURI.create(redis), Duration.ofSeconds(5));
     try (Subject subject = switch (subjectName) {
-      case "viva" -> viva(client);
+      case "viva" -> viva(client, resources);
       case "bucket4j" -> bucket4j(client);
       default -> throw new IllegalArgumentException("--subject: viva or bucket4j, got " + subjectName);
     }) {
       // One decision first, so that connection set-up and script loading are not measured.
       subject.decide(0).toCompletableFuture().get(10, TimeUnit.SECONDS);
-      Thread pacer = null;
-      if (rate > 0) {
-        pacer = new Thread(() -> openLoop(subject), "pacer");
+      if (callerLoop != null) {
+        callerLoop.execute(() -> {
+          if (rate > 0) {
+            nextDue = System.nanoTime();
+            openLoopOn(callerLoop, subject);
+          } else {
+            for (int i = 0; i < concurrency; i++) {
+              issue(subject, System.nanoTime());
+            }
+          }
+        });
+      } else if (rate > 0) {
+        Thread pacer = new Thread(() -> openLoop(subject), "pacer");
         pacer.setDaemon(true);
         pacer.start();
       } else {
@@ -164,7 +188,7 @@ public final class RedisStoreLoad {
       String mode = rate > 0 ? String.format(Locale.ROOT, "open, %,d/s", rate)
           : "closed, " + concurrency + " in flight";
       System.out.printf(Locale.ROOT, "| %s | %s | %s | %d | %,.0f | %.3f | %.3f | %.3f | %.2f | %.0f%% | %d | %d |%n",
-          subjectName, keys == 1 ? "1 (hot)" : String.format(Locale.ROOT, "%,d", keys), mode, connections,
+          caller.equals("loop") ? subjectName + " (on the event loop)" : subjectName, keys == 1 ? "1 (hot)" : String.format(Locale.ROOT, "%,d", keys), mode, connections,
           done * 1e9 / elapsed, h.getValueAtPercentile(50) / 1000.0, h.getValueAtPercentile(99) / 1000.0,
           h.getValueAtPercentile(99.9) / 1000.0, h.getMaxValue() / 1000.0, 100.0 * cpu / elapsed,
           denied.sum(), errors.sum());
@@ -209,29 +233,48 @@ public final class RedisStoreLoad {
 
   /** Open loop: decisions at fixed intervals; latency counts from the scheduled time. */
   private void openLoop(Subject subject) {
-    long interval = 1_000_000_000L / rate;
-    long next = System.nanoTime();
+    nextDue = System.nanoTime();
     while (!stopping) {
-      long now = System.nanoTime();
-      while (next <= now && !stopping) {
-        long scheduled = next;
-        next += interval;
-        try {
-          long actual = System.nanoTime();
-          if (measuring) {
-            lateness.recordValue(Math.max(1, (actual - scheduled) / 1000));
-          }
-          subject.decide(nextKey()).whenComplete((allowed, error) -> {
-            if (measuring && error == null) {
-              fromSend.recordValue(Math.max(1, (System.nanoTime() - actual) / 1000));
-            }
-            record(scheduled, allowed, error);
-          });
-        } catch (RuntimeException e) {
-          errors.increment();
+      issueDue(subject);
+      LockSupport.parkNanos(Math.max(0, nextDue - System.nanoTime()));
+    }
+  }
+
+  /**
+   * Open loop on the store's event loop ({@code --caller loop}): a task that issues the decisions
+   * due, then schedules itself for the next one. Netty's NIO loop times its tasks to the
+   * millisecond, so decisions go out in bursts every millisecond, up to one late; the latency counts it.
+   */
+  private void openLoopOn(EventLoop loop, Subject subject) {
+    if (stopping) {
+      return;
+    }
+    issueDue(subject);
+    // Never less than the loop's timer resolution: shorter delays make it spin.
+    loop.schedule(() -> openLoopOn(loop, subject), Math.max(1_000_000, nextDue - System.nanoTime()), TimeUnit.NANOSECONDS);
+  }
+
+  /** Issues every decision due by now; {@link #nextDue} is then the next one's time. */
+  private void issueDue(Subject subject) {
+    long interval = 1_000_000_000L / rate;
+    long now = System.nanoTime();
+    while (nextDue <= now && !stopping) {
+      long scheduled = nextDue;
+      nextDue += interval;
+      try {
+        long actual = System.nanoTime();
+        if (measuring) {
+          lateness.recordValue(Math.max(1, (actual - scheduled) / 1000));
         }
+        subject.decide(nextKey()).whenComplete((allowed, error) -> {
+          if (measuring && error == null) {
+            fromSend.recordValue(Math.max(1, (System.nanoTime() - actual) / 1000));
+          }
+          record(scheduled, allowed, error);
+        });
+      } catch (RuntimeException e) {
+        errors.increment();
       }
-      LockSupport.parkNanos(Math.max(0, next - System.nanoTime()));
     }
   }
 
@@ -262,12 +305,25 @@ public final class RedisStoreLoad {
 
   private static final long CAPACITY = 1_000_000_000L;
 
-  private Subject viva(RedisClient client) {
+  private Subject viva(RedisClient client, ClientResources resources) {
     Policy policy = Policy.of("bench", Limit.tokenBucket(CAPACITY, Duration.ofSeconds(1)));
     List<RedisLimitStore> stores = new ArrayList<>();
-    for (int i = 0; i < connections; i++) {
-      RedisLimitStore.Builder b = RedisLimitStore.builder(client).timeSource(timeSource);
+    MultiThreadIoEventLoopGroup group;
+    RedisClients.PerEventLoop perLoop;
+    if (caller.equals("loop")) {
+      // As the server runs it: the connection on the event loop that asks (RedisClients.perEventLoop).
+      group = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
+      callerLoop = (EventLoop) group.next();
+      perLoop = RedisClients.perEventLoop(resources, List.of(callerLoop), RedisURI.create(redis), Duration.ofSeconds(5));
+      RedisLimitStore.Builder b = RedisLimitStore.builder(perLoop.connect()).timeSource(timeSource);
       stores.add((failureMode == null ? b : b.failureMode(failureMode)).build());
+    } else {
+      group = null;
+      perLoop = null;
+      for (int i = 0; i < connections; i++) {
+        RedisLimitStore.Builder b = RedisLimitStore.builder(client).timeSource(timeSource);
+        stores.add((failureMode == null ? b : b.failureMode(failureMode)).build());
+      }
     }
     String[] ids = new String[keys];
     for (int i = 0; i < keys; i++) {
@@ -284,6 +340,10 @@ public final class RedisStoreLoad {
       @Override
       public void close() {
         stores.forEach(RedisLimitStore::close);
+        if (perLoop != null) {
+          perLoop.close();
+          group.shutdownGracefully(0, 2, TimeUnit.SECONDS);
+        }
       }
     };
   }
