@@ -20,7 +20,9 @@
 # Env: DURATION (default 10s), WARMUP (5s), OPEN_WARMUP (15s, the open-loop runs), CONNECTIONS (64), DEPTH (1: no pipelining), PORT (18080),
 #      FULL (0), API_KEYS (full mode: how many keys to create and rotate through, default 100).
 # Client and server share the machine's cores, as they would on one 2-core box; the trivial
-# endpoint is measured in the same session so the ratio is meaningful.
+# endpoint is measured in the same session so the ratio is meaningful. Every row is followed by the
+# client's and the server's CPU over its measured window. SERVER_JAR=path runs another build of the
+# server (a before/after in one session).
 set -euo pipefail
 source "$(dirname "$0")/bench-env.sh"
 
@@ -82,9 +84,25 @@ await_ready "http://127.0.0.1:$PORT/health/ready" || true
 sleep 2
 rss_kb=$(ps -o rss= -p "$server" | tr -d ' ')
 
+# The server's CPU (user + system) over a run's measured window, as a share of one core: sampled
+# from /proc when the warm-up ends and when the run does. With the client on the same cores, CPU per
+# request says more than requests per second alone.
+server_ticks() { awk '{print $14 + $15}' "/proc/$server/stat"; }
 load() {
+  local warm=$WARMUP i next
+  for ((i = 1; i < $#; i++)); do
+    next=$((i + 1))
+    [[ ${!i} == --warmup ]] && warm=${!next}
+  done
   "$java" --sun-misc-unsafe-memory-access=allow -cp "$bench" io.viva.bench.load.LoadGenerator \
-      --duration "$DURATION" --warmup "$WARMUP" --connections "$CONNECTIONS" --depth "$DEPTH" "$@" 2> >(client_cpu >&2)
+      --duration "$DURATION" --warmup "$WARMUP" --connections "$CONNECTIONS" --depth "$DEPTH" "$@" 2> >(client_cpu >&2) &
+  local generator=$! t0 s0 t1 s1
+  sleep "${warm%s}"
+  t0=$(server_ticks); s0=$(date +%s.%N)
+  wait "$generator"
+  t1=$(server_ticks); s1=$(date +%s.%N)
+  awk -v t="$((t1 - t0))" -v hz="$(getconf CLK_TCK)" -v s0="$s0" -v s1="$s1" \
+    'BEGIN {printf "    server CPU: %.0f%% of one core over the window\n", 100 * t / hz / (s1 - s0)}' >&2
 }
 batch_body='{"checks":['
 for i in $(seq 0 99); do
