@@ -6,7 +6,8 @@
 #      token-bucket decision sends (same KEYS/ARGV layout), for 10,000 uniform keys and one hot
 #      key, unpipelined (-P 1) and pipelined (-P 16): the Redis limit on this machine;
 #   2. io.viva.bench.redis.RedisStoreLoad, closed loop: Viva's RedisLimitStore.acquireAsync and
-#      Bucket4j's LettuceBasedProxyManager (asAsync().tryConsume), 10,000 keys and one hot key;
+#      Bucket4j's LettuceBasedProxyManager (asAsync().tryConsume), 10,000 keys and one hot key, and
+#      the trivial peer (Lettuce's asynchronous PING on the same client);
 #   3. open loop at half of Viva's max rate (10,000 keys), for the p99: from a pacer thread, and
 #      from the event loop that serves the connection (as the server asks; see --caller in
 #      RedisStoreLoad). RedisStoreLoad's stderr tells the pacer's own lateness apart from the
@@ -110,7 +111,8 @@ rb "redis-benchmark EVALSHA viva.lua" "10,000" 16 -r "$KEYS" evalsha "$sha" 2 \
 rb "redis-benchmark EVALSHA viva.lua" "1 (hot)" 16 evalsha "$sha" 2 \
   "viva:{5:bench:hot}:$limit_suffix" "viva:{5:bench:hot}:v1:idem" "${argv[@]}"
 
-# 2. Closed loop, the Java clients.
+# 2. Closed loop, the Java clients (and Lettuce's own PING, the trivial peer).
+load ping "$KEYS" --concurrency "$CONCURRENCY"
 viva_row=$(load viva "$KEYS" --concurrency "$CONCURRENCY")
 echo "$viva_row"
 load viva 1 --concurrency "$CONCURRENCY"
@@ -130,5 +132,7 @@ load viva "$KEYS" --concurrency 8
 half() { echo $(( $(echo "$1" | awk -F'|' '{gsub(/[ ,]/, "", $6); print $6}') / 2 )); }
 load viva "$KEYS" --rate "$(half "$viva_row")"
 load viva "$KEYS" --rate "$(half "$viva_row")" --caller loop
+# The trivial peer at the same rate: Lettuce's PING, no limiter (this client, JVM and machine's floor).
+load ping "$KEYS" --rate "$(half "$viva_row")"
 load bucket4j "$KEYS" --rate "$(half "$b4j_row")"
 load bucket4j "$KEYS" --rate "$(half "$viva_row")"

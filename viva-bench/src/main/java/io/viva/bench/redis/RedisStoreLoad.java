@@ -39,7 +39,8 @@ import org.HdrHistogram.Recorder;
 /**
  * A load test of a Redis-backed rate limiter: Viva's {@link RedisLimitStore} or Bucket4j's Lettuce
  * backend ({@code LettuceBasedProxyManager}, compare-and-swap), both through their asynchronous
- * APIs on Lettuce connections. Not JMH: the work is network-bound and asynchronous.
+ * APIs on Lettuce connections, or the trivial peer ({@code --subject ping}: Lettuce's own
+ * asynchronous PING). Not JMH: the work is network-bound and asynchronous.
  *
  * <ul>
  *   <li><b>closed loop</b> ({@code --rate 0}, the default): {@code --concurrency} decisions are kept
@@ -141,7 +142,8 @@ public final class RedisStoreLoad {
     try (Subject subject = switch (subjectName) {
       case "viva" -> viva(client, resources);
       case "bucket4j" -> bucket4j(client);
-      default -> throw new IllegalArgumentException("--subject: viva or bucket4j, got " + subjectName);
+      case "ping" -> ping(client);
+      default -> throw new IllegalArgumentException("--subject: viva, bucket4j or ping, got " + subjectName);
     }) {
       // One decision first, so that connection set-up and script loading are not measured.
       subject.decide(0).toCompletableFuture().get(10, TimeUnit.SECONDS);
@@ -344,6 +346,26 @@ public final class RedisStoreLoad {
           perLoop.close();
           group.shutdownGracefully(0, 2, TimeUnit.SECONDS);
         }
+      }
+    };
+  }
+
+  /**
+   * The trivial peer: Lettuce's asynchronous {@code PING} on the same kind of connection, no
+   * limiter at all. What this client, JVM and machine cost before any rate limiting.
+   */
+  private Subject ping(RedisClient client) {
+    var connection = client.connect();
+    var commands = connection.async();
+    return new Subject() {
+      @Override
+      public CompletionStage<Boolean> decide(int k) {
+        return commands.ping().thenApply("PONG"::equals);
+      }
+
+      @Override
+      public void close() {
+        connection.close();
       }
     };
   }
