@@ -1,6 +1,7 @@
 package io.viva.server;
 
 import io.lettuce.core.RedisURI;
+import io.lettuce.core.api.StatefulRedisConnection;
 import io.lettuce.core.resource.ClientResources;
 import io.lettuce.core.cluster.RedisClusterClient;
 import io.netty.channel.EventLoopGroup;
@@ -100,18 +101,29 @@ final class RedisBackend implements LimitStore {
     if (closed) {
       return true;
     }
+    List<StatefulRedisConnection<String, String>> connections = null;
     try {
-      RedisLimitStore.Builder b = perLoop == null
-          ? RedisLimitStore.builder(cluster) : RedisLimitStore.builder(perLoop.connect());
+      RedisLimitStore.Builder b;
+      if (perLoop == null) {
+        b = RedisLimitStore.builder(cluster);
+      } else {
+        connections = perLoop.connect();
+        b = RedisLimitStore.builder(connections);
+      }
       store = b.keyPrefix(settings.keyPrefix()).clock(clock).failureMode(mode)
           .timeSource("local".equals(settings.clock()) ? TimeSource.LOCAL : TimeSource.REDIS)
           .formatVersion(settings.formatVersion()).shortCircuitKeys(settings.shortCircuitKeys())
           .decisionTimeout(settings.timeout()).build();
+      connections = null;
       LOG.info("redis store connected: {} (key prefix \"{}\", failure mode {}, timeout {}, clock {}, short-circuit {})",
           where(), settings.keyPrefix(), settings.failureMode(), DurationParser.format(settings.timeout()),
           settings.clock(), settings.shortCircuitKeys() > 0 ? settings.shortCircuitKeys() + " keys" : "off");
       return true;
     } catch (RuntimeException e) {
+      if (connections != null) {
+        // Made, but no store took them: the next attempt makes its own.
+        connections.forEach(StatefulRedisConnection::close);
+      }
       failures.increment();
       if (first) {
         LOG.warn("redis store: cannot connect to {} ({}); answering per failure mode {} and retrying every {}",
