@@ -34,6 +34,8 @@ import java.util.concurrent.TimeUnit;
  *       once per {@link #ADAPTIVE_REFRESH_MIN_INTERVAL}: a master failover or a resharding is
  *       picked up without a restart.
  *   <li>TCP keep-alive after {@link #KEEP_ALIVE_IDLE} of silence.
+ *   <li>No command-latency recorder: Lettuce turns one on whenever LatencyUtils is on the classpath
+ *       (a histogram update per command, pause-detector threads waking every millisecond).
  * </ul>
  *
  * <p>The caller owns the {@link ClientResources} it passes and shuts them down after the client.
@@ -61,8 +63,6 @@ public final class RedisClients {
   public static ClientResources resources() {
     return ClientResources.builder()
         .reconnectDelay(Delay.exponential(Duration.ofMillis(1), MAX_RECONNECT_DELAY, 2, TimeUnit.MILLISECONDS))
-        // Lettuce turns this on whenever LatencyUtils is on the classpath: a histogram update per
-        // command and pause-detector threads waking every millisecond. Viva has its own metrics.
         .commandLatencyRecorder(CommandLatencyRecorder.disabled())
         .build();
   }

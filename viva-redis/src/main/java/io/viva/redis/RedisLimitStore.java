@@ -326,31 +326,28 @@ public final class RedisLimitStore implements LimitStore {
     if (all.length == 1) {
       return all[0];
     }
+    Lane own = laneOfThisThread();
+    return own != null ? own : all[(int) Long.remainderUnsigned(Thread.currentThread().threadId(), all.length)];
+  }
+
+  /** The connection whose event loop the calling thread is, or null. */
+  private Lane laneOfThisThread() {
     EventExecutor current = ThreadExecutorMap.currentExecutor();
     if (current != null) {
-      for (Lane lane : all) {
+      for (Lane lane : lanes) {
         if (lane.loop() == current) {
           return lane;
         }
       }
     }
-    return all[(int) Long.remainderUnsigned(Thread.currentThread().threadId(), all.length)];
+    return null;
   }
 
   /** Blocking calls on an event loop that reads Redis replies would wait for themselves. */
   private void checkNotOnLane() {
-    if (lanes == null) {
-      return;
-    }
-    EventExecutor current = ThreadExecutorMap.currentExecutor();
-    if (current == null) {
-      return;
-    }
-    for (Lane lane : lanes) {
-      if (lane.loop() == current) {
-        throw new IllegalStateException("a blocking Redis call on the event loop that reads its replies would never"
-            + " return: use acquireAsync, or call from another thread");
-      }
+    if (lanes != null && laneOfThisThread() != null) {
+      throw new IllegalStateException("a blocking Redis call on the event loop that reads its replies would never"
+          + " return: use acquireAsync, or call from another thread");
     }
   }
 

@@ -265,39 +265,30 @@ public final class GrpcLoadGenerator {
   }
 
   /**
-   * The open loop: call i is due at {@code start + i / rate}. A pacer thread parks a few tens of
-   * microseconds at a time and hands whatever fell due to the event loops (round robin), each call
-   * with its scheduled time, from which its latency is measured. A backlog left from the warm-up is
-   * dropped so the measurement starts on schedule. Calls scheduled in the window and not answered
-   * 2 s after it count as errors.
+   * The open loop ({@link OpenLoopSchedule}): a pacer thread parks a few tens of microseconds at a
+   * time and hands whatever fell due to the event loops (round robin), each call with its scheduled
+   * time, from which its latency is measured. Calls scheduled in the window and not answered 2 s
+   * after it count as errors.
    */
   private String openLoop(Vertx vertx, GrpcClient client, long start, long warmupEnd, long end) throws Exception {
     Context[] contexts = new Context[Math.max(1, threads)];
     for (int i = 0; i < contexts.length; i++) {
       contexts[i] = vertx.getOrCreateContext();
     }
-    double interval = 1e9 / rate;
-    long parkNanos = Math.max(10_000L, Math.min(100_000L, (long) interval));
-    long issued = 0;
-    boolean rebased = false;
+    OpenLoopSchedule schedule = new OpenLoopSchedule(start, rate, warmupEnd);
     int turn = 0;
     while (true) {
       long now = System.nanoTime();
       if (now >= end) {
         break;
       }
-      long due = (long) ((now - start) / interval) + 1;
-      if (!rebased && now >= warmupEnd) {
-        rebased = true;
-        issued = Math.max(issued, (long) ((warmupEnd - start) / interval));
-      }
-      if (issued < due) {
-        long from = issued;
-        long to = due;
-        issued = due;
+      schedule.advance(now);
+      if (schedule.from() < schedule.to()) {
+        long from = schedule.from();
+        long to = schedule.to();
         contexts[turn++ % contexts.length].runOnContext(v -> {
           for (long i = from; i < to; i++) {
-            long intended = start + (long) (i * interval);
+            long intended = schedule.due(i);
             boolean inWindow = intended >= warmupEnd && intended < end;
             if (inWindow) {
               scheduledInWindow.increment();
@@ -311,7 +302,7 @@ public final class GrpcLoadGenerator {
           }
         });
       }
-      LockSupport.parkNanos(parkNanos);
+      LockSupport.parkNanos(schedule.parkNanos());
     }
     long drainEnd = System.nanoTime() + 2_000_000_000L;
     while (System.nanoTime() < drainEnd && finishedInWindow.sum() < scheduledInWindow.sum()) {

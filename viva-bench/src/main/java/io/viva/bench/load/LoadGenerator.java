@@ -219,38 +219,27 @@ public final class LoadGenerator {
   }
 
   /**
-   * The open loop's schedule: request i is due at {@code start + i / rate} and goes to connection
-   * {@code i % connections}. The thread parks a few tens of microseconds at a time and writes
-   * whatever fell due, each with its exact scheduled time, so the pacing error is the park
-   * granularity (at most ~150 µs with Linux's default 50 µs timer slack), not a timer tick's 1 ms.
-   * Parking shorter would cost the server on the same cores a wake-up per request.
+   * The open loop ({@link OpenLoopSchedule}): request i goes to connection {@code i % connections}.
+   * The thread parks a few tens of microseconds at a time and writes whatever fell due, each with
+   * its exact scheduled time, so the pacing error is the park granularity (at most ~150 µs with
+   * Linux's default 50 µs timer slack), not a timer tick's 1 ms.
    */
   private void pace(List<Conn> all) {
-    double interval = 1e9 / rate;
-    long parkNanos = Math.max(10_000L, Math.min(100_000L, (long) interval));
-    long issued = 0;
-    boolean rebased = false;
+    OpenLoopSchedule schedule = new OpenLoopSchedule(start, rate, measureStart);
     int n = all.size();
     while (!stopping) {
       long now = System.nanoTime();
       if (now >= measureEnd) {
         break;
       }
-      long due = (long) ((now - start) / interval) + 1;
-      if (!rebased && now >= measureStart) {
-        // A backlog left from the warm-up (a cold JVM on either side answers slowly at first) is
-        // not sent: the measurement starts on schedule, not draining the warm-up's debt.
-        rebased = true;
-        issued = Math.max(issued, (long) ((measureStart - start) / interval));
-      }
-      for (; issued < due; issued++) {
-        long intended = start + (long) (issued * interval);
-        all.get((int) (issued % n)).schedule(intended);
+      schedule.advance(now);
+      for (long i = schedule.from(); i < schedule.to(); i++) {
+        all.get((int) (i % n)).schedule(schedule.due(i));
       }
       for (int i = 0; i < n; i++) {
         all.get(i).flushFromPacer();
       }
-      LockSupport.parkNanos(parkNanos);
+      LockSupport.parkNanos(schedule.parkNanos());
     }
   }
 

@@ -14,6 +14,7 @@ import io.lettuce.core.resource.ClientResources;
 import io.netty.channel.EventLoop;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.nio.NioIoHandler;
+import io.viva.bench.load.OpenLoopSchedule;
 import io.viva.core.Decision;
 import io.viva.core.Limit;
 import io.viva.core.Policy;
@@ -100,7 +101,8 @@ public final class RedisStoreLoad {
   /** Open loop: how late the pacer issued each decision, and its latency from then on. */
   private final Recorder lateness = new Recorder(3);
   private final Recorder fromSend = new Recorder(3);
-  private long nextDue;
+  /** The open loop's; owned by whichever thread paces. */
+  private OpenLoopSchedule schedule;
   /** {@code --caller loop}: the event loop the Viva store's connection is on, and the decisions are asked on. */
   private EventLoop callerLoop;
   private volatile boolean stopping;
@@ -150,7 +152,7 @@ public final class RedisStoreLoad {
       if (callerLoop != null) {
         callerLoop.execute(() -> {
           if (rate > 0) {
-            nextDue = System.nanoTime();
+            startSchedule();
             openLoopOn(callerLoop, subject);
           } else {
             for (int i = 0; i < concurrency; i++) {
@@ -235,10 +237,10 @@ public final class RedisStoreLoad {
 
   /** Open loop: decisions at fixed intervals; latency counts from the scheduled time. */
   private void openLoop(Subject subject) {
-    nextDue = System.nanoTime();
+    startSchedule();
     while (!stopping) {
       issueDue(subject);
-      LockSupport.parkNanos(Math.max(0, nextDue - System.nanoTime()));
+      LockSupport.parkNanos(Math.max(0, schedule.due(schedule.to()) - System.nanoTime()));
     }
   }
 
@@ -253,16 +255,21 @@ public final class RedisStoreLoad {
     }
     issueDue(subject);
     // Never less than the loop's timer resolution: shorter delays make it spin.
-    loop.schedule(() -> openLoopOn(loop, subject), Math.max(1_000_000, nextDue - System.nanoTime()), TimeUnit.NANOSECONDS);
+    loop.schedule(() -> openLoopOn(loop, subject),
+        Math.max(1_000_000, schedule.due(schedule.to()) - System.nanoTime()), TimeUnit.NANOSECONDS);
   }
 
-  /** Issues every decision due by now; {@link #nextDue} is then the next one's time. */
-  private void issueDue(Subject subject) {
-    long interval = 1_000_000_000L / rate;
+  /** From now on; the warm-up's backlog is not dropped (the window starts when the main thread says). */
+  private void startSchedule() {
     long now = System.nanoTime();
-    while (nextDue <= now && !stopping) {
-      long scheduled = nextDue;
-      nextDue += interval;
+    schedule = new OpenLoopSchedule(now, rate, now);
+  }
+
+  /** Issues every decision due by now. */
+  private void issueDue(Subject subject) {
+    schedule.advance(System.nanoTime());
+    for (long i = schedule.from(); i < schedule.to() && !stopping; i++) {
+      long scheduled = schedule.due(i);
       try {
         long actual = System.nanoTime();
         if (measuring) {
