@@ -31,8 +31,9 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 /**
  * A store on one connection per event loop ({@link RedisClients#perEventLoop}), as the server runs
  * it on Vert.x's loops: a decision asked on a loop is written on that loop's connection and
- * answered on that loop, decisions asked together on a loop reach Redis in one write, and a
- * blocking call there is refused rather than left to wait for itself. Counted, not timed.
+ * answered on that loop, decisions asked together on a loop reach Redis in one write, a blocking
+ * call there is refused rather than left to wait for itself, and a connection lost with its server
+ * comes back on its own loop. Counted, not timed.
  */
 @Timeout(60)
 class RedisEventLoopIT {
@@ -177,6 +178,24 @@ class RedisEventLoopIT {
     for (int t = 0; t < 8; t++) {
       assertThat(store.acquire(POLICY, "spread-" + t, 0, null).remaining()).isEqualTo(990);
     }
+  }
+
+  @Test
+  void aLostConnectionComesBackOnTheLoopLentToIt() throws Exception {
+    awaitLoopsLearned();
+    REDIS.kill();
+    REDIS.restart();
+    // Lettuce reconnects each connection on its own loop and sends what waited; the fresh server
+    // has no script, so the store loads it again (NOSCRIPT) and resends.
+    for (int i = 0; i < loops.size(); i++) {
+      long[] before = store.writtenPerConnection();
+      List<EventExecutor> where = join(decideOn(loops.get(i), "after-" + i, 5));
+      long[] after = store.writtenPerConnection();
+      assertThat(where).containsOnly(loops.get(i));
+      assertThat(after[i] - before[i]).isGreaterThanOrEqualTo(5);
+      assertThat(after[1 - i] - before[1 - i]).isZero();
+    }
+    assertThat(store.acquire(POLICY, "after-0", 0, null).remaining()).isEqualTo(995);
   }
 
   private static long reads() {
